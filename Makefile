@@ -1,0 +1,51 @@
+# Pathways: the two commands a newcomer needs are `make run` and `make test`.
+# Everything else here is what those two are made of.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: run test lint typecheck flows-check flows-graph pytest console clean help
+
+help:
+	@echo "make run          start Pathways (terminal chat when TELEGRAM_BOT_TOKEN is not set)"
+	@echo "make test         lint, type-check, check the flows and run every test"
+	@echo "make flows-graph  regenerate docs/flows.md from flows/*.yaml"
+	@echo "make clean        remove the virtual environment and local data in var/"
+
+# The virtual environment is rebuilt whenever pyproject.toml changes.
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' || \
+	  { echo "Pathways needs Python 3.11 or newer; set PYTHON=/path/to/python3.11"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+run: $(STAMP)
+	$(BIN)/python -m bot run
+
+console: $(STAMP)
+	$(BIN)/python -m bot console
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+flows-check: $(STAMP)
+	$(BIN)/python -m bot flows check
+
+flows-graph: $(STAMP)
+	$(BIN)/python -m bot flows graph > docs/flows.md
+
+pytest: $(STAMP)
+	$(BIN)/python -m pytest
+
+test: lint typecheck flows-check pytest
+
+clean:
+	rm -rf $(VENV) var

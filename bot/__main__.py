@@ -1,0 +1,133 @@
+"""Command line: `python -m bot run | console | flows check | flows graph`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from datetime import timedelta
+from pathlib import Path
+
+from bot.app import StartupError, build, utc_now
+from bot.config import ConfigError, Settings, load_settings
+from bot.engine.flows import FlowError, load_flows
+from bot.engine.graph import markdown
+from bot.engine.lint import lint
+
+EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m bot",
+        description="Pathways: a discreet first step towards help with domestic abuse.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    commands.add_parser(
+        "run",
+        help="start Pathways (the terminal chat when TELEGRAM_BOT_TOKEN is not set)",
+        description="Start Pathways. Without TELEGRAM_BOT_TOKEN this is the terminal chat.",
+    )
+
+    console = commands.add_parser(
+        "console",
+        help="chat in this terminal, with the same flows and directory",
+        description="Chat in the terminal. Type an option's number or words, or a command "
+        "(/exit, /danger, /help, /start, /language). Reads piped input one line at a time.",
+    )
+    console.add_argument("--db", type=Path, help="database file (default: var/pathways.db)")
+    console.add_argument("--lang", metavar="CODE", help="language for a new conversation")
+
+    flows = commands.add_parser("flows", help="check the flows or draw them")
+    flow_commands = flows.add_subparsers(dest="flows_command", required=True, metavar="ACTION")
+    check = flow_commands.add_parser("check", help="lint flows/*.yaml; exit 1 listing problems")
+    graph = flow_commands.add_parser("graph", help="print a Mermaid diagram of the flows")
+    for sub in (check, graph):
+        sub.add_argument("--dir", type=Path, help="the flows folder (default: flows/)")
+    return parser
+
+
+def _flows_check(settings: Settings, folder: Path) -> int:
+    from bot.app import load_directory
+
+    try:
+        spec = load_flows(folder)
+        problems = lint(spec, load_directory(settings.directory_dir))
+    except FlowError as exc:
+        problems = exc.problems
+    if problems:
+        for problem in problems:
+            print(problem, file=sys.stderr)
+        print(f"{len(problems)} problem(s) in the flows.", file=sys.stderr)
+        return EXIT_PROBLEMS
+    print(f"Flows are fine: {len(spec.states)} states in {len(spec.files)} files.")
+    return EXIT_OK
+
+
+def _flows_graph(folder: Path) -> int:
+    try:
+        spec = load_flows(folder)
+    except FlowError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_PROBLEMS
+    sys.stdout.write(markdown(spec))
+    return EXIT_OK
+
+
+async def _console(settings: Settings, db_path: Path, lang: str | None) -> int:
+    from bot.channels.console import ConsoleChat, stdin_reader
+    from bot.conversation import Conversations
+    from bot.store.db import Database
+
+    parts = build(settings.flows_dir, settings.directory_dir, settings.locales_dir)
+    if lang is not None and lang not in parts.locales:
+        print(f"Unknown language '{lang}'. Available: {', '.join(parts.locales)}", file=sys.stderr)
+        return EXIT_USAGE
+    db = await Database.open(db_path)
+    try:
+        conversations = Conversations(
+            parts.engine, db, utc_now, timedelta(minutes=settings.idle_minutes)
+        )
+        interactive = sys.stdin.isatty() and sys.stdout.isatty()
+        chat = ConsoleChat(
+            conversations, parts.spec, settings.locales_dir, sys.stdout, interactive, lang or "en"
+        )
+        return await chat.run(stdin_reader(interactive))
+    finally:
+        await db.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    # Warnings and errors only, and never a person's words: handlers log event kinds, not text.
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        settings = load_settings()
+        if args.command == "flows":
+            folder = args.dir or settings.flows_dir
+            if args.flows_command == "check":
+                return _flows_check(settings, folder)
+            return _flows_graph(folder)
+        if args.command == "run" and settings.token:
+            print(
+                "A Telegram token is set, but the Telegram channel is not part of this build "
+                "yet. Unset TELEGRAM_BOT_TOKEN to use the terminal chat.",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
+        if args.command == "run":
+            print("No TELEGRAM_BOT_TOKEN set: starting the terminal chat.", file=sys.stderr)
+        db_path = getattr(args, "db", None) or settings.db_path
+        return asyncio.run(_console(settings, db_path, getattr(args, "lang", None)))
+    except (ConfigError, StartupError) as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,42 @@
+"""What a typed message means: a command, a button's words, or text for the step to read.
+
+Shared by every channel, so that typing "exit" or "/danger" works the same everywhere.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from bot.engine.model import Event, Reply
+from bot.engine.spec import FlowSpec
+from bot.i18n import Translator
+
+_NOT_WORDS = re.compile(r"[^\w]+")
+
+
+def _fold(text: str) -> str:
+    """Lower case, no accents or punctuation: "I\u2019m in danger!" matches "im in danger"."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    plain = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return _NOT_WORDS.sub(" ", plain).strip()
+
+
+def interpret(text: str, reply: Reply | None, spec: FlowSpec, tr: Translator) -> Event:
+    words = text.strip()
+    if words.startswith("/"):
+        command = words[1:].split(maxsplit=1)[0].split("@", 1)[0].lower() if len(words) > 1 else ""
+        for way in spec.ways_out.values():
+            if way.command == command:
+                return Event.button(way.trigger)
+        return Event.typed(words)
+    folded = _fold(words)
+    # The quick exit word works everywhere, in English and in the person's language.
+    exit_way = spec.ways_out.get("exit")
+    if exit_way and folded in {"exit", _fold(tr.gettext(exit_way.label)), _fold(exit_way.label)}:
+        return Event.button(exit_way.trigger)
+    if reply is not None and folded:
+        for button in reply.buttons:
+            if folded in {_fold(tr.gettext(button.label)), _fold(button.label)}:
+                return Event.button(button.trigger, None if button.way_out else reply.state)
+    return Event.typed(words)

@@ -1,0 +1,1 @@
+"""The service directory: who can help, where, and how to reach them."""

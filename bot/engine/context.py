@@ -1,0 +1,40 @@
+"""What a step may use and change while it runs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from bot.directory.model import DirectoryQueries
+from bot.engine.model import Effect, Session, Text
+from bot.engine.spec import FlowSpec
+
+Clock = Callable[[], datetime]
+
+
+@dataclass(frozen=True)
+class Deps:
+    """The engine's only windows on the world: directory queries and the time."""
+
+    directory: DirectoryQueries
+    clock: Clock
+    locales: tuple[str, ...] = ("en",)
+
+
+@dataclass
+class Turn:
+    """The model a shared `transitions` machine moves for one step.
+
+    `state` is the attribute the machine reads and writes; the rest is what conditions and
+    actions see. A Turn lives for one call of `step` and is then thrown away.
+    """
+
+    state: str
+    session: Session
+    deps: Deps
+    spec: FlowSpec
+    effects: set[Effect] = field(default_factory=set)
+    notices: list[Text] = field(default_factory=list)
+    parsed: dict[str, str] = field(default_factory=dict)  # structured result of typed input
+    entered: bool = False  # a transition ran, so the (new) state's entry actions are due

@@ -1,0 +1,153 @@
+"""Safety and structure checks over a loaded flow spec (`python -m bot flows check`).
+
+The loader already refuses what cannot be built (unknown destinations, conditions, actions).
+These checks refuse what could be built but would let someone down: a step nobody can reach,
+a route that never arrives at help, a way out missing, a contact detail typed into prose.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from collections.abc import Iterable
+
+from bot.directory.model import DirectoryQueries
+from bot.engine.flows import FlowProblem
+from bot.engine.spec import BACK, PLACEHOLDER, REQUIRED_WAYS_OUT, FlowSpec, StateSpec, Where
+
+# Ways out that must be a button on every message, not only a command: one tap away.
+ONE_TAP: tuple[str, ...] = ("exit", "danger")
+
+# Contact details typed into prose: runs of digits (phone numbers, 999, 55), web addresses,
+# e-mail addresses. They belong in the directory, with a source and a verified date.
+_CONTACT_LIKE = re.compile(
+    r"\d[\d ]{1,}\d|https?://|www\.|\b[\w.+-]+@[\w-]+\.[\w.]+|\b[\w-]+\.(?:com|org|uk|net)\b",
+    re.IGNORECASE,
+)
+
+
+def _problem(where: Where, message: str) -> FlowProblem:
+    return FlowProblem(where.file, where.line, message)
+
+
+def _own_edges(state: StateSpec, start: str) -> set[str]:
+    """Where a state's own buttons and typed input can lead (not the global ways out)."""
+    targets: set[str] = set()
+    for button in state.buttons:
+        targets.update(start if c.goto == BACK else c.goto for c in button.choices)
+    if state.input:
+        targets.update(start if c.goto == BACK else c.goto for c in state.input.choices)
+    return targets
+
+
+def _reachable(spec: FlowSpec, edges: dict[str, set[str]]) -> set[str]:
+    seen = {spec.start}
+    queue = deque([spec.start])
+    while queue:
+        for target in edges[queue.popleft()]:
+            if target in spec.states and target not in seen:
+                seen.add(target)
+                queue.append(target)
+    return seen
+
+
+def _way_out_problems(spec: FlowSpec) -> Iterable[FlowProblem]:
+    settings_where = next(iter(spec.ways_out.values())).where if spec.ways_out else Where("", 0)
+    for trigger in REQUIRED_WAYS_OUT:
+        if trigger not in spec.ways_out:
+            yield _problem(
+                settings_where, f"missing way out '{trigger}': every state must offer it"
+            )
+    for trigger in ONE_TAP:
+        way = spec.ways_out.get(trigger)
+        if way and not way.as_button:
+            yield _problem(way.where, f"way out '{trigger}' must be a button on every message")
+    exit_way = spec.ways_out.get("exit")
+    if exit_way and exit_way.goto in spec.states:
+        done = {a.name for a in spec.states[exit_way.goto].actions}
+        if not {"wipe", "end_session"} <= done:
+            yield _problem(
+                spec.states[exit_way.goto].where,
+                "the quick exit must arrive at a state that does 'wipe' and 'end_session'",
+            )
+    # A state's own button may *be* a way out, but may not quietly replace one.
+    for state in spec.states.values():
+        for button in state.buttons:
+            if button.way_out and button.way_out not in REQUIRED_WAYS_OUT:
+                yield _problem(button.where, f"'{button.way_out}' is not a way out")
+
+
+def _text_problems(spec: FlowSpec, directory: DirectoryQueries | None) -> Iterable[FlowProblem]:
+    for text, where in spec.texts():
+        prose = PLACEHOLDER.sub("", text)
+        for match in _CONTACT_LIKE.finditer(prose):
+            yield _problem(
+                where,
+                f"'{match.group(0).strip()}' looks like a contact detail: put it in the directory "
+                "and write {service-id.kind} here",
+            )
+        if "{" in prose or "}" in prose:
+            yield _problem(where, "a '{' or '}' that is not a {service-id.kind} placeholder")
+        if directory is None:
+            continue
+        for match in PLACEHOLDER.finditer(text):
+            service = directory.service(match.group(1))
+            if service is None:
+                yield _problem(
+                    where, f"{match.group(0)}: no service '{match.group(1)}' in the directory"
+                )
+            elif service.contact(match.group(2)) is None:
+                yield _problem(
+                    where,
+                    f"{match.group(0)}: service '{service.id}' has no '{match.group(2)}' contact",
+                )
+
+
+def _service_problems(spec: FlowSpec, directory: DirectoryQueries) -> Iterable[FlowProblem]:
+    for state in spec.states.values():
+        if state.services:
+            for service_id in state.services.ids:
+                if directory.service(service_id) is None:
+                    yield _problem(
+                        state.services.where, f"no service '{service_id}' in the directory"
+                    )
+
+
+def lint(spec: FlowSpec, directory: DirectoryQueries | None = None) -> list[FlowProblem]:
+    """Every problem with the flows, in file and line order. Empty means safe to run."""
+    problems: list[FlowProblem] = list(_way_out_problems(spec))
+
+    own = {name: _own_edges(state, spec.start) for name, state in spec.states.items()}
+    way_targets = {way.goto for way in spec.ways_out.values()}
+    with_ways = {name: targets | way_targets for name, targets in own.items()}
+    reachable = _reachable(spec, with_ways)
+    for name, state in spec.states.items():
+        if name not in reachable:
+            problems.append(
+                _problem(state.where, f"state '{name}' cannot be reached from the start")
+            )
+
+    # A dead end: a state from which the route's own buttons never arrive at help or an end.
+    # The global ways out do not count here, or every state would trivially pass.
+    arrives = {name for name, state in spec.states.items() if state.is_result}
+    changed = True
+    while changed:
+        changed = False
+        for name in spec.states.keys() - arrives:
+            if own[name] & arrives:
+                arrives.add(name)
+                changed = True
+    for name, state in spec.states.items():
+        if name not in arrives:
+            problems.append(
+                _problem(
+                    state.where,
+                    f"dead end: '{name}' never leads to services or an end (add a button or "
+                    "'services:')",
+                )
+            )
+
+    problems.extend(_text_problems(spec, directory))
+    if directory is not None:
+        problems.extend(_service_problems(spec, directory))
+    return sorted(problems)

@@ -1,0 +1,140 @@
+"""The neutral records that pass between channels, the engine and the store.
+
+Nothing here knows about Telegram or SQLite. A `Session` is the whole of what is kept about a
+conversation while it lives; an `Event` is what the person did; a `Reply` is what to show next.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+
+class EventKind(Enum):
+    START = "start"  # a new conversation, or /start
+    BUTTON = "button"  # a button pressed (Telegram callback, console number or words)
+    TEXT = "text"  # free text typed where the step asks for it
+    RESUME = "resume"  # show the current step again, e.g. after a restart
+
+
+@dataclass(frozen=True)
+class Event:
+    kind: EventKind
+    trigger: str = ""
+    # The state the button was shown in. A button from another state is stale and changes nothing.
+    from_state: str | None = None
+    # Typed text. It is parsed into structured answers and never stored.
+    text: str = field(default="", repr=False)
+
+    @classmethod
+    def start(cls) -> Event:
+        return cls(EventKind.START)
+
+    @classmethod
+    def button(cls, trigger: str, from_state: str | None = None) -> Event:
+        return cls(EventKind.BUTTON, trigger=trigger, from_state=from_state)
+
+    @classmethod
+    def typed(cls, text: str) -> Event:
+        return cls(EventKind.TEXT, text=text)
+
+    @classmethod
+    def resume(cls) -> Event:
+        return cls(EventKind.RESUME)
+
+
+@dataclass
+class Session:
+    """What is kept about one conversation, and only while it lives.
+
+    `answers` holds structured choices that routing needs (a route, a nation, an area id),
+    never anything the person typed.
+    """
+
+    chat_key: str
+    state: str
+    locale: str = "en"
+    answers: dict[str, str] = field(default_factory=dict)
+    return_to: str | None = None
+    message_ids: list[int] = field(default_factory=list)
+    updated_at: datetime | None = None
+
+    def answers_json(self) -> str:
+        return json.dumps(self.answers, sort_keys=True, separators=(",", ":"))
+
+    def message_ids_json(self) -> str:
+        return json.dumps(self.message_ids, separators=(",", ":"))
+
+    @staticmethod
+    def decode_answers(raw: str) -> dict[str, str]:
+        value: Any = json.loads(raw or "{}")
+        return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
+
+    @staticmethod
+    def decode_message_ids(raw: str) -> list[int]:
+        value: Any = json.loads(raw or "[]")
+        return [int(v) for v in value] if isinstance(value, list) else []
+
+
+@dataclass(frozen=True)
+class Text:
+    """A text to show: an English source string (the gettext msgid) and the values of its
+    `{service.contact}` placeholders, already looked up in the directory."""
+
+    msgid: str
+    values: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Button:
+    trigger: str
+    label: str  # English source text (msgid)
+    way_out: bool = False  # a global way out (exit, danger ...) rather than a step's own choice
+
+
+@dataclass(frozen=True)
+class Contact:
+    kind: str  # phone, text, email, web, webchat, keypad
+    value: str
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class ServiceCard:
+    """One service, as a person sees it. Every detail comes from the directory."""
+
+    service_id: str
+    name: str
+    description: str
+    contacts: tuple[Contact, ...]
+    hours: str
+    source: str
+    verified_on: str | None  # ISO date, or None when nobody has checked it yet
+
+
+class Effect(Enum):
+    WIPE = "wipe"  # remove every trace of the conversation the channel can remove
+    END = "end"  # end the session: nothing about it is kept afterwards
+
+
+@dataclass(frozen=True)
+class Reply:
+    state: str
+    notices: tuple[Text, ...]  # short lines shown before the step, e.g. "that button has expired"
+    text: Text
+    buttons: tuple[Button, ...]
+    cards: tuple[ServiceCard, ...] = ()
+    effects: frozenset[Effect] = frozenset()
+    accepts_text: bool = False  # the step reads typed text (for example a place name)
+    locale: str = "en"  # the conversation's language, to render the reply in
+
+    @property
+    def ends_session(self) -> bool:
+        return Effect.END in self.effects
+
+    @property
+    def wipes(self) -> bool:
+        return Effect.WIPE in self.effects

@@ -1,0 +1,1 @@
+"""SQLite storage through aiosqlite: one database file, numbered migrations."""
