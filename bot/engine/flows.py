@@ -19,6 +19,7 @@ from bot.engine.conditions import ACTIONS, CONDITIONS, PARSERS, ArgKind
 from bot.engine.spec import (
     BACK,
     REQUIRED_MESSAGES,
+    REQUIRED_WAYS_OUT,
     ActionCall,
     ButtonSpec,
     Choice,
@@ -148,6 +149,7 @@ class _FileLoader(_Reader):
         self.start: tuple[str, Where] | None = None
         self.ways_out: dict[str, WayOutSpec] = {}
         self.messages: dict[str, MessageSpec] = {}
+        self.unreadable = False  # a file that cannot be parsed makes cross-file checks noise
 
     def qualify(self, name: str) -> str:
         """`services` in victim.yaml means `victim.services`; `core.help` is already whole."""
@@ -160,9 +162,11 @@ class _FileLoader(_Reader):
             mark = exc.problem_mark or exc.context_mark
             line = mark.line + 1 if mark else 1
             self.problem(Where(self.file, line), f"not valid YAML: {exc.problem or exc}")
+            self.unreadable = True
             return
         except (OSError, UnicodeDecodeError) as exc:
             self.problem(Where(self.file, 1), f"cannot be read: {exc}")
+            self.unreadable = True
             return
         if root is None:
             self.problem(Where(self.file, 1), "is empty")
@@ -197,6 +201,12 @@ class _FileLoader(_Reader):
                 way = self.read_way_out(trigger, key_node, value_node)
                 if way:
                     self.ways_out[trigger] = way
+            for trigger in REQUIRED_WAYS_OUT:
+                if ways is not None and trigger not in ways:
+                    self.problem(
+                        settings["ways_out"][0],
+                        f"missing way out '{trigger}': every state must offer it",
+                    )
         if "messages" in top:
             messages = self.mapping(top["messages"][1], "messages", [])
             for key, (key_node, value_node) in (messages or {}).items():
@@ -271,6 +281,7 @@ class _FileLoader(_Reader):
             end=self.flag(entries["end"][1], "end") if "end" in entries else False,
             back_to=back_to,
             where=self.where(key),
+            text_where=self.where(entries["text"][1]),
         )
 
     def read_button(self, node: yaml.Node) -> ButtonSpec | None:
@@ -420,6 +431,8 @@ def load_flows(directory: Path) -> FlowSpec:
         loader = _FileLoader(path, problems)
         loader.load(path)
         loaders.append(loader)
+    if any(loader.unreadable for loader in loaders):
+        raise FlowError(problems)
 
     states: dict[str, StateSpec] = {}
     for loader in loaders:

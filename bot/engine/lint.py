@@ -13,7 +13,7 @@ from collections.abc import Iterable
 
 from bot.directory.model import DirectoryQueries
 from bot.engine.flows import FlowProblem
-from bot.engine.spec import BACK, PLACEHOLDER, REQUIRED_WAYS_OUT, FlowSpec, StateSpec, Where
+from bot.engine.spec import BACK, PLACEHOLDER, FlowSpec, StateSpec, Where
 
 # Ways out that must be a button on every message, not only a command: one tap away.
 ONE_TAP: tuple[str, ...] = ("exit", "danger")
@@ -52,12 +52,7 @@ def _reachable(spec: FlowSpec, edges: dict[str, set[str]]) -> set[str]:
 
 
 def _way_out_problems(spec: FlowSpec) -> Iterable[FlowProblem]:
-    settings_where = next(iter(spec.ways_out.values())).where if spec.ways_out else Where("", 0)
-    for trigger in REQUIRED_WAYS_OUT:
-        if trigger not in spec.ways_out:
-            yield _problem(
-                settings_where, f"missing way out '{trigger}': every state must offer it"
-            )
+    """The loader has made sure all five ways out exist; here, that they are safe."""
     for trigger in ONE_TAP:
         way = spec.ways_out.get(trigger)
         if way and not way.as_button:
@@ -70,11 +65,6 @@ def _way_out_problems(spec: FlowSpec) -> Iterable[FlowProblem]:
                 spec.states[exit_way.goto].where,
                 "the quick exit must arrive at a state that does 'wipe' and 'end_session'",
             )
-    # A state's own button may *be* a way out, but may not quietly replace one.
-    for state in spec.states.values():
-        for button in state.buttons:
-            if button.way_out and button.way_out not in REQUIRED_WAYS_OUT:
-                yield _problem(button.where, f"'{button.way_out}' is not a way out")
 
 
 def _text_problems(spec: FlowSpec, directory: DirectoryQueries | None) -> Iterable[FlowProblem]:

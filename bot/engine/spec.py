@@ -92,6 +92,7 @@ class StateSpec:
     end: bool
     back_to: str | None
     where: Where
+    text_where: Where
 
     @property
     def flow(self) -> str:
@@ -136,7 +137,7 @@ class FlowSpec:
         """Every text a person may read, with where it is written (for lint and translation)."""
         found: list[tuple[str, Where]] = []
         for state in self.states.values():
-            found.append((state.text, state.where))
+            found.append((state.text, state.text_where))
             found.extend((button.label, button.where) for button in state.buttons)
         found.extend((way.label, way.where) for way in self.ways_out.values())
         found.extend((message.text, message.where) for message in self.messages.values())
