@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+
 from bot.app import Parts, build
 from bot.directory.memory import MemoryDirectory
 from bot.engine.context import Deps

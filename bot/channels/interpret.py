@@ -31,11 +31,17 @@ def interpret(text: str, reply: Reply | None, spec: FlowSpec, tr: Translator) ->
                 return Event.button(way.trigger)
         return Event.typed(words)
     folded = _fold(words)
-    # The quick exit word works everywhere, in English and in the person's language.
-    exit_way = spec.ways_out.get("exit")
-    if exit_way and folded in {"exit", _fold(tr.gettext(exit_way.label)), _fold(exit_way.label)}:
-        return Event.button(exit_way.trigger)
-    if reply is not None and folded:
+    if not folded:
+        return Event.typed(words)
+    # The ways out work everywhere by their words, in English and in the person's language,
+    # and "exit" alone always means the quick exit.
+    for way in spec.ways_out.values():
+        names = {_fold(tr.gettext(way.label)), _fold(way.label)}
+        if way.trigger == "exit":
+            names.add("exit")
+        if folded in names:
+            return Event.button(way.trigger)
+    if reply is not None:
         for button in reply.buttons:
             if folded in {_fold(tr.gettext(button.label)), _fold(button.label)}:
                 return Event.button(button.trigger, None if button.way_out else reply.state)

@@ -1,0 +1,121 @@
+"""Sessions in real SQLite: saved with each step, resumed after a restart, forgotten when idle."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.app import Parts
+from bot.conversation import Conversations
+from bot.engine.model import Event
+from bot.store import sessions
+from bot.store.db import Database, migrations
+from tests.conftest import FakeClock
+
+
+async def test_migrations_bring_a_new_database_to_the_latest_version(db: Database) -> None:
+    assert await db.schema_version() == migrations()[-1][0]
+
+
+async def test_migrating_twice_changes_nothing(tmp_path: Path) -> None:
+    first = await Database.open(tmp_path / "x.db")
+    await first.close()
+    again = await Database.open(tmp_path / "x.db")
+    assert await again.schema_version() == migrations()[-1][0]
+    await again.close()
+
+
+async def test_each_step_is_saved_and_a_new_process_resumes_it(
+    tmp_path: Path, parts: Parts, clock: FakeClock
+) -> None:
+    path = tmp_path / "resume.db"
+    db = await Database.open(path)
+    chat = Conversations(parts.engine, db, clock, timedelta(minutes=15))
+    await chat.handle("c", Event.start())
+    await chat.handle("c", Event.button("no", "opening.start"))
+    await chat.handle("c", Event.button("me", "opening.who"))
+    await db.close()  # as if the process stopped here
+
+    db = await Database.open(path)
+    chat = Conversations(parts.engine, db, clock, timedelta(minutes=15))
+    reply = await chat.handle("c", Event.resume())
+    await db.close()
+    assert reply.state == "victim.safe_to_talk"
+    assert reply.notices[0].msgid.startswith("Welcome back")
+
+
+async def test_resume_with_no_conversation_starts_one(conversations: Conversations) -> None:
+    reply = await conversations.handle("new", Event.resume())
+    assert reply.state == "opening.start"
+    assert not reply.notices
+
+
+async def test_exit_removes_the_session_row(conversations: Conversations, db: Database) -> None:
+    await conversations.handle("c", Event.start())
+    await conversations.handle("c", Event.button("exit"))
+    async with db.transaction() as conn:
+        assert await sessions.load(conn, "c") is None
+
+
+async def test_an_idle_conversation_is_forgotten_and_the_person_told(
+    conversations: Conversations, clock: FakeClock
+) -> None:
+    await conversations.handle("c", Event.start())
+    await conversations.handle("c", Event.button("no", "opening.start"))
+    clock.advance(minutes=15)
+    reply = await conversations.handle("c", Event.button("me", "opening.who"))
+    assert reply.notices[0].msgid.startswith("We cleared our last chat")
+    # The old button belongs to a forgotten conversation: it does nothing but show the start.
+    assert reply.state == "opening.start"
+
+
+async def test_a_conversation_used_within_the_idle_time_is_kept(
+    conversations: Conversations, clock: FakeClock
+) -> None:
+    await conversations.handle("c", Event.start())
+    clock.advance(minutes=14, seconds=59)
+    reply = await conversations.handle("c", Event.button("no", "opening.start"))
+    assert reply.state == "opening.who"
+
+
+async def test_a_failed_step_leaves_the_stored_session_as_it_was(
+    conversations: Conversations, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await conversations.handle("c", Event.start())
+
+    def broken(*_: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(conversations.engine, "step", broken)
+    with pytest.raises(RuntimeError):
+        await conversations.handle("c", Event.button("no", "opening.start"))
+    async with db.transaction() as conn:
+        stored = await sessions.load(conn, "c")
+    assert stored is not None and stored.state == "opening.start"
+
+
+async def test_typed_words_never_reach_the_database(
+    tmp_path: Path, parts: Parts, clock: FakeClock
+) -> None:
+    path = tmp_path / "private.db"
+    db = await Database.open(path)
+    chat = Conversations(parts.engine, db, clock, timedelta(minutes=15))
+    for event in (
+        Event.start(),
+        Event.button("no", "opening.start"),
+        Event.button("me", "opening.who"),
+        Event.button("yes", "victim.safe_to_talk"),
+        Event.typed("Zebraquartz Lane, my street"),  # not understood: asked again
+        Event.typed("Bletchley"),  # understood: kept as an area id only
+    ):
+        await chat.handle("c", event)
+    files = [path, Path(f"{path}-wal"), Path(f"{path}-shm")]
+    raw = b"".join(p.read_bytes() for p in files if p.exists())
+    await db.close()
+    assert b"Zebraquartz" not in raw and b"Bletchley" not in raw
+    with sqlite3.connect(path) as conn:
+        (answers,) = conn.execute("SELECT answers FROM sessions").fetchone()
+    assert "milton-keynes" in answers
