@@ -15,6 +15,7 @@ from bot.config import ConfigError, Settings, load_settings
 from bot.engine.flows import FlowError, load_flows
 from bot.engine.graph import markdown
 from bot.engine.lint import lint
+from bot.i18n import available_locales
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 
@@ -55,7 +56,8 @@ def _flows_check(settings: Settings, folder: Path) -> int:
 
     try:
         spec = load_flows(folder)
-        problems = lint(spec, load_directory(settings.directory_dir))
+        locales = available_locales(settings.locales_dir)
+        problems = lint(spec, load_directory(settings.directory_dir), locales)
     except FlowError as exc:
         problems = exc.problems
     if problems:

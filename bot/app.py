@@ -46,9 +46,9 @@ def build(flows_dir: Path, directory_dir: Path, locales_dir: Path, clock: Clock 
         spec = load_flows(flows_dir)
     except FlowError as exc:
         raise StartupError("The flows have problems:\n" + str(exc)) from exc
-    problems = lint(spec, directory)
+    locales = available_locales(locales_dir)
+    problems = lint(spec, directory, locales)
     if problems:
         raise StartupError("The flows have problems:\n" + "\n".join(map(str, problems)))
-    locales = available_locales(locales_dir)
     engine = Engine(spec, Deps(directory=directory, clock=clock, locales=locales))
     return Parts(spec, directory, engine, locales)

@@ -232,3 +232,15 @@ def test_problems_sort_by_file_and_line() -> None:
         ]
     )
     assert [str(p) for p in found] == ["a.yaml:2: z", "a.yaml:9: y", "b.yaml:1: x"]
+
+
+def test_a_language_button_must_name_a_shipped_language(flows: Path) -> None:
+    line = edit(
+        flows / "core.yaml",
+        "  help:\n    text: Tap a button.\n    buttons:\n",
+        "  help:\n    text: Tap a button.\n    buttons:\n      - trigger: xx\n"
+        "        label: Xx\n        do:\n          - set_locale: xx\n        goto: back\n",
+    )
+    spec = load_flows(flows)
+    found = [str(p) for p in lint(spec, None, ("en",))]
+    assert where(flows, "core.yaml", line + 6) + "language 'xx' is not shipped (have: en)" in found

@@ -12,6 +12,7 @@ from collections import deque
 from collections.abc import Iterable
 
 from bot.directory.model import DirectoryQueries
+from bot.engine.conditions import ACTIONS, ArgKind
 from bot.engine.flows import FlowProblem
 from bot.engine.spec import BACK, PLACEHOLDER, FlowSpec, StateSpec, Where
 
@@ -103,9 +104,26 @@ def _service_problems(spec: FlowSpec, directory: DirectoryQueries) -> Iterable[F
                     )
 
 
-def lint(spec: FlowSpec, directory: DirectoryQueries | None = None) -> list[FlowProblem]:
+def _locale_problems(spec: FlowSpec, locales: tuple[str, ...]) -> Iterable[FlowProblem]:
+    for state in spec.states.values():
+        for button in state.buttons:
+            for call in button.actions:
+                if ACTIONS[call.name].arg is ArgKind.LOCALE and call.arg not in locales:
+                    yield _problem(
+                        call.where,
+                        f"language '{call.arg}' is not shipped (have: {', '.join(locales)})",
+                    )
+
+
+def lint(
+    spec: FlowSpec,
+    directory: DirectoryQueries | None = None,
+    locales: tuple[str, ...] | None = None,
+) -> list[FlowProblem]:
     """Every problem with the flows, in file and line order. Empty means safe to run."""
     problems: list[FlowProblem] = list(_way_out_problems(spec))
+    if locales is not None:
+        problems.extend(_locale_problems(spec, locales))
 
     own = {name: _own_edges(state, spec.start) for name, state in spec.states.items()}
     way_targets = {way.goto for way in spec.ways_out.values()}
