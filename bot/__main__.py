@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 
+from bot import logs
 from bot.app import StartupError, build, utc_now
 from bot.config import ConfigError, Settings, load_settings
 from bot.engine.flows import FlowError, load_flows
@@ -102,24 +103,38 @@ async def _console(settings: Settings, db_path: Path, lang: str | None) -> int:
         await db.close()
 
 
+def _telegram(settings: Settings) -> int:
+    from telegram.error import InvalidToken, NetworkError
+
+    from bot.channels.telegram.app import run
+
+    try:
+        run(settings)
+    except InvalidToken:
+        print(
+            "Telegram did not accept TELEGRAM_BOT_TOKEN. Copy it again from @BotFather.",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    except NetworkError as exc:
+        print(f"Could not reach the Telegram Bot API ({type(exc).__name__}).", file=sys.stderr)
+        return EXIT_PROBLEMS
+    return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    # Warnings and errors only, and never a person's words: handlers log event kinds, not text.
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         settings = load_settings()
+        # Warnings and errors only, and never a secret or a person's words.
+        logs.configure(logging.WARNING, settings.secrets())
         if args.command == "flows":
             folder = args.dir or settings.flows_dir
             if args.flows_command == "check":
                 return _flows_check(settings, folder)
             return _flows_graph(folder)
         if args.command == "run" and settings.token:
-            print(
-                "A Telegram token is set, but the Telegram channel is not part of this build "
-                "yet. Unset TELEGRAM_BOT_TOKEN to use the terminal chat.",
-                file=sys.stderr,
-            )
-            return EXIT_USAGE
+            return _telegram(settings)
         if args.command == "run":
             print("No TELEGRAM_BOT_TOKEN set: starting the terminal chat.", file=sys.stderr)
         db_path = getattr(args, "db", None) or settings.db_path

@@ -8,11 +8,14 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TOKEN_FORMAT = re.compile(r"^\d{5,}:[A-Za-z0-9_-]{30,}$")
+SECRET_FORMAT = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+TRUE_WORDS = {"1", "true", "yes", "on"}
+FALSE_WORDS = {"0", "false", "no", "off"}
 
 
 class ConfigError(Exception):
@@ -20,16 +23,34 @@ class ConfigError(Exception):
 
 
 @dataclass(frozen=True)
+class Webhook:
+    url: str  # the public https address Telegram posts updates to
+    secret: str = field(repr=False)  # must come back in X-Telegram-Bot-Api-Secret-Token
+    listen: str = "127.0.0.1"
+    port: int = 8443
+    path: str = "telegram"
+
+
+@dataclass(frozen=True)
 class Settings:
-    token: str | None
+    token: str | None = field(repr=False)
     db_path: Path
     idle_minutes: int
     flows_dir: Path
     directory_dir: Path
     locales_dir: Path
+    api_base_url: str | None = None
+    webhook: Webhook | None = None
+    delete_typed: bool = True
+    cover_message: str | None = None
+    sweep_seconds: int = 30
 
-    def __repr__(self) -> str:  # never show the token, even by accident
-        return f"Settings(db_path={self.db_path!s}, idle_minutes={self.idle_minutes})"
+    def secrets(self) -> tuple[str, ...]:
+        """Values that must never reach a log."""
+        found = [self.token or ""]
+        if self.webhook:
+            found.append(self.webhook.secret)
+        return tuple(s for s in found if s)
 
 
 def _path(env: Mapping[str, str], name: str, default: Path) -> Path:
@@ -37,13 +58,58 @@ def _path(env: Mapping[str, str], name: str, default: Path) -> Path:
     return Path(raw) if raw else default
 
 
-def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+def _positive_int(env: Mapping[str, str], name: str, default: int, unit: str = "minutes") -> int:
     raw = env.get(name, "").strip()
     if not raw:
         return default
     if not raw.isdigit() or int(raw) < 1:
-        raise ConfigError(f"{name} must be a whole number of minutes, 1 or more (got '{raw}')")
+        raise ConfigError(f"{name} must be a whole number of {unit}, 1 or more (got '{raw}')")
     return int(raw)
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in TRUE_WORDS:
+        return True
+    if raw in FALSE_WORDS:
+        return False
+    raise ConfigError(f"{name} must be true or false (got '{raw}')")
+
+
+def _api_base_url(env: Mapping[str, str]) -> str | None:
+    raw = env.get("TELEGRAM_API_BASE_URL", "").strip()
+    if not raw:
+        return None
+    if not re.match(r"^https?://[^/\s]+(/\S*)?$", raw):
+        raise ConfigError(
+            "TELEGRAM_API_BASE_URL must be an http(s) address ending where the token goes, "
+            f"like http://127.0.0.1:8081/bot (got '{raw}')"
+        )
+    return raw
+
+
+def _webhook(env: Mapping[str, str]) -> Webhook | None:
+    url = env.get("PATHWAYS_WEBHOOK_URL", "").strip()
+    if not url:
+        return None
+    if not url.startswith("https://"):
+        raise ConfigError("PATHWAYS_WEBHOOK_URL must start with https:// (Telegram requires TLS)")
+    secret = env.get("PATHWAYS_WEBHOOK_SECRET", "").strip()
+    if not SECRET_FORMAT.match(secret):
+        raise ConfigError(
+            "PATHWAYS_WEBHOOK_SECRET is needed in webhook mode: 1 to 256 characters of "
+            "A-Z, a-z, 0-9, _ and - (for example from: openssl rand -hex 32)"
+        )
+    path = env.get("PATHWAYS_WEBHOOK_PATH", "telegram").strip().strip("/") or "telegram"
+    return Webhook(
+        url=url,
+        secret=secret,
+        listen=env.get("PATHWAYS_WEBHOOK_LISTEN", "127.0.0.1").strip() or "127.0.0.1",
+        port=_positive_int(env, "PATHWAYS_WEBHOOK_PORT", 8443, unit="(a port)"),
+        path=path,
+    )
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
@@ -61,4 +127,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         flows_dir=_path(env, "PATHWAYS_FLOWS", PROJECT_ROOT / "flows"),
         directory_dir=_path(env, "PATHWAYS_DIRECTORY", PROJECT_ROOT / "directory"),
         locales_dir=_path(env, "PATHWAYS_LOCALES", PROJECT_ROOT / "locales"),
+        api_base_url=_api_base_url(env),
+        webhook=_webhook(env),
+        delete_typed=_flag(env, "PATHWAYS_DELETE_TYPED", True),
+        cover_message=env.get("PATHWAYS_COVER_MESSAGE", "").strip() or None,
+        sweep_seconds=_positive_int(env, "PATHWAYS_SWEEP_SECONDS", 30, unit="seconds"),
     )

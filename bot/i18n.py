@@ -11,6 +11,7 @@ from datetime import date
 from functools import lru_cache
 from pathlib import Path
 
+from babel import Locale, UnknownLocaleError
 from babel.dates import format_date
 from babel.support import Translations
 
@@ -26,6 +27,19 @@ def available_locales(locales_dir: Path) -> tuple[str, ...]:
     if locales_dir.is_dir():
         found.update(p.parent.parent.name for p in locales_dir.glob(f"*/LC_MESSAGES/{DOMAIN}.po"))
     return tuple(sorted(found))
+
+
+def negotiate(language_code: str | None, available: tuple[str, ...]) -> str:
+    """The best shipped locale for a Telegram `language_code` ("pl-PL" -> "pl"), else English."""
+    if language_code:
+        wanted = language_code.replace("-", "_")
+        try:
+            found = Locale.negotiate([wanted, wanted.split("_")[0]], list(available), sep="_")
+        except (UnknownLocaleError, ValueError):
+            found = None
+        if found is not None:
+            return str(found)
+    return SOURCE_LOCALE
 
 
 class Translator:

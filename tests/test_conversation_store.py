@@ -41,14 +41,14 @@ async def test_each_step_is_saved_and_a_new_process_resumes_it(
 
     db = await Database.open(path)
     chat = Conversations(parts.engine, db, clock, timedelta(minutes=15))
-    reply = await chat.handle("c", Event.resume())
+    reply = (await chat.handle("c", Event.resume())).reply
     await db.close()
     assert reply.state == "victim.safe_to_talk"
     assert reply.notices[0].msgid.startswith("Welcome back")
 
 
 async def test_resume_with_no_conversation_starts_one(conversations: Conversations) -> None:
-    reply = await conversations.handle("new", Event.resume())
+    reply = (await conversations.handle("new", Event.resume())).reply
     assert reply.state == "opening.start"
     assert not reply.notices
 
@@ -66,7 +66,7 @@ async def test_an_idle_conversation_is_forgotten_and_the_person_told(
     await conversations.handle("c", Event.start())
     await conversations.handle("c", Event.button("no", "opening.start"))
     clock.advance(minutes=15)
-    reply = await conversations.handle("c", Event.button("me", "opening.who"))
+    reply = (await conversations.handle("c", Event.button("me", "opening.who"))).reply
     assert reply.notices[0].msgid.startswith("We cleared our last chat")
     # The old button belongs to a forgotten conversation: it does nothing but show the start.
     assert reply.state == "opening.start"
@@ -77,7 +77,7 @@ async def test_a_conversation_used_within_the_idle_time_is_kept(
 ) -> None:
     await conversations.handle("c", Event.start())
     clock.advance(minutes=14, seconds=59)
-    reply = await conversations.handle("c", Event.button("no", "opening.start"))
+    reply = (await conversations.handle("c", Event.button("no", "opening.start"))).reply
     assert reply.state == "opening.who"
 
 

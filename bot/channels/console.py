@@ -100,7 +100,9 @@ class ConsoleChat:
             if 1 <= number <= len(self.last.buttons):
                 button = self.last.buttons[number - 1]
                 return Event.button(button.trigger, None if button.way_out else self.last.state)
-        return interpret(words, self.last, self.spec, self._tr())
+        if self.last is None:
+            return interpret(words, None, (), self.spec, self._tr())
+        return interpret(words, self.last.state, self.last.buttons, self.spec, self._tr())
 
     def _wipe(self) -> None:
         if self.interactive:
@@ -109,7 +111,7 @@ class ConsoleChat:
 
     async def _send(self, event: Event) -> bool:
         """Handle one event and show the reply. False when the conversation has ended."""
-        reply = await self.conversations.handle(CHAT_KEY, event, self.locale)
+        reply = (await self.conversations.handle(CHAT_KEY, event, self.locale)).reply
         if reply.wipes:
             self._wipe()
         self.show(reply, reply.locale)

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 
-from bot.engine.model import Event, Reply
+from bot.engine.model import Button, Event
 from bot.engine.spec import FlowSpec
 from bot.i18n import Translator
 
@@ -22,7 +23,10 @@ def _fold(text: str) -> str:
     return _NOT_WORDS.sub(" ", plain).strip()
 
 
-def interpret(text: str, reply: Reply | None, spec: FlowSpec, tr: Translator) -> Event:
+def interpret(
+    text: str, state: str | None, buttons: Sequence[Button], spec: FlowSpec, tr: Translator
+) -> Event:
+    """The event that typed `text` stands for, on the step `state` offering `buttons`."""
     words = text.strip()
     if words.startswith("/"):
         command = words[1:].split(maxsplit=1)[0].split("@", 1)[0].lower() if len(words) > 1 else ""
@@ -41,8 +45,7 @@ def interpret(text: str, reply: Reply | None, spec: FlowSpec, tr: Translator) ->
             names.add("exit")
         if folded in names:
             return Event.button(way.trigger)
-    if reply is not None:
-        for button in reply.buttons:
-            if folded in {_fold(tr.gettext(button.label)), _fold(button.label)}:
-                return Event.button(button.trigger, None if button.way_out else reply.state)
+    for button in buttons:
+        if folded in {_fold(tr.gettext(button.label)), _fold(button.label)}:
+            return Event.button(button.trigger, None if button.way_out else state)
     return Event.typed(words)

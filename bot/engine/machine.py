@@ -142,7 +142,7 @@ class Engine:
         if turn.state not in self.spec.states:
             # The flows changed under a stored conversation: begin again, politely.
             event = Event.start()
-            turn.notices.append(self._message("expired"))
+            turn.notices.append(self.message("expired"))
 
         if event.kind is EventKind.START:
             session.answers.clear()
@@ -150,7 +150,7 @@ class Engine:
             turn.state = self.spec.start
             turn.entered = True
         elif event.kind is EventKind.RESUME:
-            turn.notices.append(self._message("welcome_back"))
+            turn.notices.append(self.message("welcome_back"))
         elif event.kind is EventKind.BUTTON:
             self._press(turn, event)
         elif event.kind is EventKind.TEXT:
@@ -164,26 +164,29 @@ class Engine:
     def _press(self, turn: Turn, event: Event) -> None:
         stale = event.from_state is not None and event.from_state != turn.state
         if stale or event.trigger not in self._pressable[turn.state]:
-            turn.notices.append(self._message("expired"))
+            turn.notices.append(self.message("expired"))
             return
         self.machine.events[event.trigger].trigger(turn)
 
     def _typed(self, turn: Turn, text: str) -> None:
         state = self.spec.states[turn.state]
         if state.input is None:
-            turn.notices.append(self._message("use_buttons"))
+            turn.notices.append(self.message("use_buttons"))
             return
         parsed = PARSERS[state.input.parser](text, self.deps)
         if parsed is None:
-            turn.notices.append(self._message("not_understood"))
+            turn.notices.append(self.message("not_understood"))
             return
         turn.parsed = parsed
         self.machine.events[TYPED].trigger(turn)
 
     # -- building the reply -------------------------------------------------------------------
 
-    def _message(self, key: str) -> Text:
-        return self.fill(self.spec.message(key))
+    def message(self, key: str, **params: str) -> Text:
+        """One of the short messages in flows/core.yaml, with its `{name}` values filled."""
+        text = self.fill(self.spec.message(key))
+        extra = tuple((f"{{{name}}}", value) for name, value in params.items())
+        return Text(text.msgid, text.values + extra)
 
     def fill(self, msgid: str) -> Text:
         """A text with its `{service.kind}` placeholders looked up in the directory."""
@@ -196,21 +199,24 @@ class Engine:
             values.append((match.group(0), contact.value))
         return Text(msgid, tuple(values))
 
+    def buttons(self, state_name: str) -> tuple[Button, ...]:
+        """What a step offers: its own buttons, then the ways out shown on every message."""
+        state = self.spec.states[state_name]
+        buttons = [Button(b.trigger, b.label, b.way_out is not None) for b in state.buttons]
+        shown = {b.trigger for b in buttons}
+        for way in self.spec.ways_out.values():
+            if way.as_button and way.trigger not in shown and way.goto != state.name:
+                buttons.append(Button(way.trigger, way.label, way_out=True))
+        return tuple(buttons)
+
     def _reply(self, turn: Turn) -> Reply:
         state = self.spec.states[turn.state]
         effects = frozenset(turn.effects)
-        buttons: list[Button] = []
-        if Effect.END not in effects:
-            buttons = [Button(b.trigger, b.label, b.way_out is not None) for b in state.buttons]
-            shown = {b.trigger for b in buttons}
-            for way in self.spec.ways_out.values():
-                if way.as_button and way.trigger not in shown and way.goto != state.name:
-                    buttons.append(Button(way.trigger, way.label, way_out=True))
         return Reply(
             state=state.name,
             notices=tuple(turn.notices),
             text=self.fill(state.text),
-            buttons=tuple(buttons),
+            buttons=() if Effect.END in effects else self.buttons(state.name),
             cards=tuple(_card(s) for s in self._services(turn, state)),
             effects=effects,
             accepts_text=state.input is not None,

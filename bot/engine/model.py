@@ -46,12 +46,21 @@ class Event:
         return cls(EventKind.RESUME)
 
 
+@dataclass(frozen=True)
+class Tracked:
+    """A message of the conversation (the bot's or the person's) that a wipe must remove."""
+
+    message_id: int
+    sent_at: int  # unix seconds, as the chat's server dated it: deletion ends at 48 hours
+
+
 @dataclass
 class Session:
     """What is kept about one conversation, and only while it lives.
 
     `answers` holds structured choices that routing needs (a route, a nation, an area id),
-    never anything the person typed.
+    never anything the person typed. `messages` are the ids a wipe must delete; `flags` note
+    one-off explanations already given (so they are not repeated).
     """
 
     chat_key: str
@@ -59,14 +68,20 @@ class Session:
     locale: str = "en"
     answers: dict[str, str] = field(default_factory=dict)
     return_to: str | None = None
-    message_ids: list[int] = field(default_factory=list)
+    messages: list[Tracked] = field(default_factory=list)
+    live_message_id: int | None = None
+    flags: list[str] = field(default_factory=list)
     updated_at: datetime | None = None
 
     def answers_json(self) -> str:
         return json.dumps(self.answers, sort_keys=True, separators=(",", ":"))
 
-    def message_ids_json(self) -> str:
-        return json.dumps(self.message_ids, separators=(",", ":"))
+    def messages_json(self) -> str:
+        pairs = [[m.message_id, m.sent_at] for m in self.messages]
+        return json.dumps(pairs, separators=(",", ":"))
+
+    def flags_json(self) -> str:
+        return json.dumps(sorted(set(self.flags)), separators=(",", ":"))
 
     @staticmethod
     def decode_answers(raw: str) -> dict[str, str]:
@@ -74,9 +89,16 @@ class Session:
         return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
 
     @staticmethod
-    def decode_message_ids(raw: str) -> list[int]:
+    def decode_messages(raw: str) -> list[Tracked]:
         value: Any = json.loads(raw or "[]")
-        return [int(v) for v in value] if isinstance(value, list) else []
+        if not isinstance(value, list):
+            return []
+        return [Tracked(int(pair[0]), int(pair[1])) for pair in value if isinstance(pair, list)]
+
+    @staticmethod
+    def decode_flags(raw: str) -> list[str]:
+        value: Any = json.loads(raw or "[]")
+        return [str(v) for v in value] if isinstance(value, list) else []
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -26,6 +27,9 @@ def migrations() -> list[tuple[int, str, str]]:
 class Database:
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self.conn = conn
+        # One connection serves every conversation; transactions on it must not interleave.
+        # They are short (no network I/O inside), so a lock costs little.
+        self._lock = asyncio.Lock()
 
     @classmethod
     async def open(cls, path: Path | str) -> Database:
@@ -34,13 +38,18 @@ class Database:
         # isolation_level=None: no implicit transactions; every write is in an explicit
         # BEGIN IMMEDIATE, so a step and its session row are committed together or not at all.
         conn = await aiosqlite.connect(str(path), isolation_level=None)
-        await conn.execute("PRAGMA journal_mode = WAL")
-        await conn.execute("PRAGMA busy_timeout = 5000")
-        await conn.execute("PRAGMA foreign_keys = ON")
-        # Overwrite deleted content with zeros so an erased conversation cannot be carved out.
-        await conn.execute("PRAGMA secure_delete = ON")
-        db = cls(conn)
-        await db.migrate()
+        try:
+            await conn.execute("PRAGMA journal_mode = WAL")
+            await conn.execute("PRAGMA busy_timeout = 5000")
+            await conn.execute("PRAGMA foreign_keys = ON")
+            # Overwrite deleted content with zeros so an erased conversation cannot be carved out.
+            await conn.execute("PRAGMA secure_delete = ON")
+            db = cls(conn)
+            await db.migrate()
+        except BaseException:
+            # aiosqlite's worker thread would otherwise keep the process alive.
+            await conn.close()
+            raise
         return db
 
     async def schema_version(self) -> int:
@@ -53,21 +62,23 @@ class Database:
         for number, _name, sql in migrations():
             if number <= current:
                 continue
+            code = "\n".join(line for line in sql.splitlines() if not line.strip().startswith("--"))
             async with self.transaction() as conn:
-                for statement in sql.split(";"):
+                for statement in code.split(";"):
                     if statement.strip():
                         await conn.execute(statement)
                 await conn.execute(f"PRAGMA user_version = {number}")
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        await self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.conn
-        except BaseException:
-            await self.conn.execute("ROLLBACK")
-            raise
-        await self.conn.execute("COMMIT")
+        async with self._lock:
+            await self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.conn
+            except BaseException:
+                await self.conn.execute("ROLLBACK")
+                raise
+            await self.conn.execute("COMMIT")
 
     async def close(self) -> None:
         await self.conn.close()

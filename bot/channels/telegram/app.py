@@ -1,0 +1,126 @@
+"""Build and run the python-telegram-bot Application: polling by default, webhook if set."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from telegram import LinkPreviewOptions, Update
+from telegram.constants import ParseMode
+from telegram.ext import (
+    Application,
+    ApplicationBuilder,
+    BaseUpdateProcessor,
+    CallbackQueryHandler,
+    ChatMemberHandler,
+    ContextTypes,
+    Defaults,
+    MessageHandler,
+    filters,
+)
+
+from bot.app import Parts, build, utc_now
+from bot.channels.telegram.flood import PerChatUpdateProcessor
+from bot.channels.telegram.handlers import TelegramChannel
+from bot.channels.telegram.sender import Sender, Sleep
+from bot.config import Settings
+from bot.engine.context import Clock
+
+log = logging.getLogger(__name__)
+
+# Only what the bot uses: fewer kinds of update reach it, and none it would ignore anyway.
+ALLOWED_UPDATES = [
+    Update.MESSAGE,
+    Update.CALLBACK_QUERY,
+    Update.MY_CHAT_MEMBER,
+    Update.CHANNEL_POST,
+]
+
+TelegramApp = Application[Any, Any, Any, Any, Any, Any]
+
+
+def build_application(
+    settings: Settings,
+    parts: Parts,
+    *,
+    clock: Clock = utc_now,
+    sleep: Sleep = asyncio.sleep,
+    processor: BaseUpdateProcessor | None = None,
+    timeout: float = 10.0,
+    on_channel: Callable[[TelegramChannel], None] | None = None,
+) -> TelegramApp:
+    """The Application with every handler; nothing is contacted until it is initialised."""
+    if not settings.token:
+        raise ValueError("a bot token is needed for the Telegram channel")
+    channel = TelegramChannel(parts, settings, clock, Sender(sleep=sleep))
+
+    async def post_init(application: TelegramApp) -> None:
+        await channel.open()
+        # A chat whose time ran out while the bot was stopped is cleared now.
+        await channel.sweep(application.bot)
+
+    async def post_shutdown(_application: TelegramApp) -> None:
+        await channel.close()
+
+    async def sweep_job(context: ContextTypes.DEFAULT_TYPE) -> None:
+        await channel.sweep(context.bot)
+
+    builder = (
+        ApplicationBuilder()
+        .token(settings.token)
+        .defaults(
+            Defaults(
+                parse_mode=ParseMode.HTML,
+                protect_content=True,
+                link_preview_options=LinkPreviewOptions(is_disabled=True),
+            )
+        )
+        .concurrent_updates(processor or PerChatUpdateProcessor())
+        .connect_timeout(timeout)
+        .read_timeout(timeout)
+        .write_timeout(timeout)
+        .post_init(post_init)
+        .post_shutdown(post_shutdown)
+    )
+    if settings.api_base_url:
+        builder = builder.base_url(settings.api_base_url)
+    application = builder.build()
+
+    private = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE
+    application.add_handler(
+        ChatMemberHandler(channel.on_membership, ChatMemberHandler.MY_CHAT_MEMBER)
+    )
+    application.add_handler(CallbackQueryHandler(channel.on_callback))
+    application.add_handler(MessageHandler(private, channel.on_message))
+    application.add_handler(MessageHandler(~filters.ChatType.PRIVATE, channel.on_other_chat))
+    application.add_error_handler(channel.on_error)
+    if application.job_queue is not None:
+        application.job_queue.run_repeating(
+            sweep_job, interval=settings.sweep_seconds, first=settings.sweep_seconds
+        )
+    if on_channel is not None:
+        on_channel(channel)
+    return application
+
+
+def run(settings: Settings) -> None:
+    """Start Pathways on Telegram and run until stopped (Ctrl-C or SIGTERM)."""
+    parts = build(settings.flows_dir, settings.directory_dir, settings.locales_dir)
+    application = build_application(settings, parts)
+    if settings.webhook is None:
+        log.warning("starting on Telegram with long polling")
+        application.run_polling(allowed_updates=ALLOWED_UPDATES, drop_pending_updates=False)
+        return
+    hook = settings.webhook
+    log.warning("starting on Telegram with a webhook on %s:%s", hook.listen, hook.port)
+    # python-telegram-bot refuses (403) any request without the matching secret header.
+    application.run_webhook(
+        listen=hook.listen,
+        port=hook.port,
+        url_path=hook.path,
+        webhook_url=hook.url,
+        secret_token=hook.secret,
+        allowed_updates=ALLOWED_UPDATES,
+    )

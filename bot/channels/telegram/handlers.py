@@ -1,0 +1,245 @@
+"""What the bot does with each kind of Telegram update.
+
+Handlers log event kinds and error types only: never a chat id, never a person's words.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from datetime import timedelta
+
+from telegram import Bot, CallbackQuery, Chat, ChatMemberUpdated, Message, Update
+from telegram.constants import ChatMemberStatus, ChatType
+from telegram.error import BadRequest, TelegramError
+from telegram.ext import ContextTypes
+
+from bot.app import Parts
+from bot.channels.interpret import interpret
+from bot.channels.telegram.render import escape, parse_callback, render
+from bot.channels.telegram.sender import Blocked, GaveUp, Sender
+from bot.channels.telegram.wipe import Wiper, WipeReport
+from bot.config import Settings
+from bot.conversation import Conversations, Outcome
+from bot.engine.context import Clock
+from bot.engine.model import Event, Session, Tracked
+from bot.i18n import Translator, negotiate, translator
+from bot.store.db import Database
+
+log = logging.getLogger(__name__)
+
+TYPED_NOTE = "typed_deleted"  # session flag: the person has been told typed messages go
+# Callback data that no button of this bot carries: the engine answers "expired".
+_FORGED = Event.button("", from_state="")
+
+
+def _tracked(message: Message) -> Tracked:
+    return Tracked(message.message_id, int(message.date.timestamp()))
+
+
+class TelegramChannel:
+    def __init__(self, parts: Parts, settings: Settings, clock: Clock, sender: Sender) -> None:
+        self.parts = parts
+        self.settings = settings
+        self.clock = clock
+        self.sender = sender
+        self.wiper = Wiper(sender)
+        self._db: Database | None = None
+        self._conversations: Conversations | None = None
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        self._db = await Database.open(self.settings.db_path)
+        self._conversations = Conversations(
+            self.parts.engine,
+            self._db,
+            self.clock,
+            timedelta(minutes=self.settings.idle_minutes),
+            read_text=self._read_text,
+        )
+
+    async def close(self) -> None:
+        if self._db is not None:
+            await self._db.close()
+            self._db = None
+
+    @property
+    def conversations(self) -> Conversations:
+        if self._conversations is None:
+            raise RuntimeError("the Telegram channel is not open")
+        return self._conversations
+
+    # -- reading --------------------------------------------------------------------------------
+
+    def _tr(self, locale: str) -> Translator:
+        return translator(locale, self.settings.locales_dir)
+
+    def _read_text(self, text: str, session: Session) -> Event:
+        buttons = self.parts.engine.buttons(session.state)
+        return interpret(text, session.state, buttons, self.parts.spec, self._tr(session.locale))
+
+    def _locale(self, update: Update) -> str:
+        user = update.effective_user
+        return negotiate(user.language_code if user else None, self.parts.locales)
+
+    # -- handlers -------------------------------------------------------------------------------
+
+    async def on_message(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Typed text, a command, or anything else (a sticker, a photo) in a private chat."""
+        message, chat = update.effective_message, update.effective_chat
+        if message is None or chat is None:
+            return
+        note = TYPED_NOTE if self.settings.delete_typed else None
+        try:
+            outcome = await self.conversations.handle(
+                str(chat.id),
+                message.text or "",  # anything but text reads as "please use the buttons"
+                self._locale(update),
+                incoming=_tracked(message),
+                note_once=note,
+            )
+            if self.settings.delete_typed:
+                with contextlib.suppress(BadRequest):
+                    await self.sender.call(context.bot.delete_message, chat.id, message.message_id)
+            await self._deliver(context.bot, chat.id, outcome)
+        except Blocked:
+            await self.conversations.forget(str(chat.id))
+        except GaveUp as exc:
+            log.warning("gave up on a message update: %s", exc)
+
+    async def on_callback(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        query = update.callback_query
+        if query is None:
+            return
+        answered = False
+        try:
+            chat = query.message.chat if query.message is not None else None
+            if chat is None or chat.type != ChatType.PRIVATE or chat.id != query.from_user.id:
+                # Not a button of a private chat with this person: nothing to do but answer.
+                return
+            event = parse_callback(query.data) or _FORGED
+            outcome = await self.conversations.handle(str(chat.id), event, self._locale(update))
+            expired = self.parts.spec.message("expired")
+            notice = next((n for n in outcome.reply.notices if n.msgid == expired), None)
+            tr = self._tr(outcome.reply.locale)
+            await self._answer(query, tr.render(notice) if notice else None)
+            answered = True
+            await self._deliver(context.bot, chat.id, outcome)
+        except Blocked:
+            if query.message is not None:
+                await self.conversations.forget(str(query.message.chat.id))
+        except GaveUp as exc:
+            log.warning("gave up on a button update: %s", exc)
+        finally:
+            if not answered:
+                await self._answer(query, None)
+
+    async def on_membership(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Added to a group or channel: leave without a word. Blocked: forget the person."""
+        member: ChatMemberUpdated | None = update.my_chat_member
+        if member is None:
+            return
+        status = member.new_chat_member.status
+        if member.chat.type != ChatType.PRIVATE:
+            if status not in (ChatMemberStatus.LEFT, ChatMemberStatus.BANNED):
+                await self._leave(context.bot, member.chat)
+        elif status == ChatMemberStatus.BANNED:
+            await self.conversations.forget(str(member.chat.id))
+
+    async def on_other_chat(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Any message in a group, supergroup or channel: say nothing about the bot, and leave."""
+        if update.effective_chat is not None:
+            await self._leave(context.bot, update.effective_chat)
+
+    async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        kind = type(context.error).__name__ if context.error else "unknown"
+        log.error("error while handling an update: %s", kind)
+
+    # -- auto-clear ----------------------------------------------------------------------------
+
+    async def sweep(self, bot: Bot) -> int:
+        """Wipe and end every conversation left idle. Returns how many were ended.
+
+        Runs every `sweep_seconds` and once at start-up, so a chat whose time ran out while the
+        bot was stopped is cleared as soon as it is back.
+        """
+        ended = 0
+        for session in await self.conversations.idle():
+            chat_id = int(session.chat_key)
+            try:
+                await self.wiper.wipe(bot, chat_id, session.messages, self.clock())
+            except Blocked:
+                pass  # nothing can be deleted any more; forget the conversation all the same
+            except GaveUp as exc:
+                log.warning("auto-clear will try again: %s", exc)
+                continue
+            if await self.conversations.end_if_unchanged(session):
+                ended += 1
+        return ended
+
+    # -- sending --------------------------------------------------------------------------------
+
+    async def _answer(self, query: CallbackQuery, text: str | None) -> None:
+        with contextlib.suppress(TelegramError, Blocked, GaveUp):
+            await self.sender.call(query.answer, text=text)
+
+    async def _leave(self, bot: Bot, chat: Chat) -> None:
+        with contextlib.suppress(TelegramError, Blocked, GaveUp):
+            await self.sender.call(bot.leave_chat, chat.id)
+
+    async def _send(self, bot: Bot, chat_id: int, text: str, **extra: object) -> Message:
+        return await self.sender.call(bot.send_message, chat_id, text, **extra)
+
+    async def _deliver(self, bot: Bot, chat_id: int, outcome: Outcome) -> None:
+        reply, tr = outcome.reply, self._tr(outcome.reply.locale)
+        report = WipeReport(0, 0, 0)
+        if outcome.wipe:
+            report = await self.wiper.wipe(bot, chat_id, outcome.wipe, self.clock())
+        if outcome.ended:
+            await self._farewell(bot, chat_id, outcome, tr, report)
+            return
+        footer = self.parts.engine.message("auto_clear", minutes=str(self.settings.idle_minutes))
+        if outcome.noted:
+            reply = outcome.with_notice(self.parts.engine.message("typed_deleted"))
+        rendered = render(reply, tr, footer)
+        live = outcome.session.live_message_id
+        if rendered.single and live is not None and not outcome.wipe:
+            try:
+                await self.sender.call(
+                    bot.edit_message_text,
+                    rendered.step[0],
+                    chat_id=chat_id,
+                    message_id=live,
+                    reply_markup=rendered.keyboard,
+                )
+                return
+            except BadRequest as exc:
+                if "not modified" in str(exc).lower():
+                    return
+                # The message is gone (deleted, or too old to edit): send a new one instead.
+        texts = [*rendered.step, *rendered.cards]
+        sent: list[Tracked] = []
+        for position, text in enumerate(texts, start=1):
+            markup = rendered.keyboard if position == len(texts) else None
+            message = await self._send(bot, chat_id, text, reply_markup=markup)
+            sent.append(_tracked(message))
+        live_id = sent[-1].message_id if rendered.single else None
+        await self.conversations.track(str(chat_id), sent, live_id)
+
+    async def _farewell(
+        self, bot: Bot, chat_id: int, outcome: Outcome, tr: Translator, report: WipeReport
+    ) -> None:
+        """After a quick exit: say honestly what could not be removed. Nothing is tracked any
+        more; the conversation is already forgotten."""
+        parts = [
+            tr.render(outcome.reply.text),
+            tr.render(self.parts.engine.message("exit_telegram")),
+        ]
+        if report.too_old:
+            parts.append(
+                tr.render(self.parts.engine.message("exit_too_old", count=str(report.too_old)))
+            )
+        await self._send(bot, chat_id, escape("\n\n".join(parts)))
+        if self.settings.cover_message:
+            await self._send(bot, chat_id, escape(self.settings.cover_message))

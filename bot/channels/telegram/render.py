@@ -1,0 +1,115 @@
+"""Replies as Telegram messages: escaped HTML, split to Telegram's limits, inline keyboards.
+
+All text from flows and the directory is escaped, so a `<`, `>` or `&` in a service's
+description shows literally and can never inject markup.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+
+from bot.channels.cards import card_lines
+from bot.engine.model import Button, Event, Reply, ServiceCard, Text
+from bot.i18n import Translator
+
+MAX_TEXT = 4096  # characters after entity parsing
+MAX_CALLBACK_BYTES = 64
+WAY_OUT_PREFIX = "w"
+STEP_PREFIX = "s"
+
+
+def callback_data(state: str, button: Button) -> str:
+    """A way out works from any message, whatever its age; a step's button only on its step."""
+    if button.way_out:
+        return f"{WAY_OUT_PREFIX}:{button.trigger}"
+    return f"{STEP_PREFIX}:{state}:{button.trigger}"
+
+
+def parse_callback(data: str | None) -> Event | None:
+    """The event a button press stands for, or None for data this bot never sent."""
+    if not data:
+        return None
+    parts = data.split(":")
+    if parts[0] == WAY_OUT_PREFIX and len(parts) == 2 and parts[1]:
+        return Event.button(parts[1])
+    if parts[0] == STEP_PREFIX and len(parts) == 3 and parts[1] and parts[2]:
+        return Event.button(parts[2], from_state=parts[1])
+    return None
+
+
+def escape(text: str) -> str:
+    return html.escape(text, quote=False)
+
+
+def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
+    """Split plain text into pieces of at most `limit` characters, at paragraph breaks where
+    possible, then at line breaks, then at spaces, and only as a last resort mid-word."""
+    pieces: list[str] = []
+    rest = text.strip()
+    while len(rest) > limit:
+        window = rest[:limit]
+        cut = max(window.rfind("\n\n"), 0) or max(window.rfind("\n"), 0) or window.rfind(" ")
+        if cut <= 0:
+            cut = limit
+        pieces.append(rest[:cut].rstrip())
+        rest = rest[cut:].lstrip()
+    if rest:
+        pieces.append(rest)
+    return pieces
+
+
+def keyboard(state: str, buttons: Sequence[Button], tr: Translator) -> InlineKeyboardMarkup | None:
+    """The step's own choices one to a row, then the ways out side by side on the last row."""
+    if not buttons:
+        return None
+    rows = [
+        [InlineKeyboardButton(tr.gettext(b.label), callback_data=callback_data(state, b))]
+        for b in buttons
+        if not b.way_out
+    ]
+    ways = [
+        InlineKeyboardButton(tr.gettext(b.label), callback_data=callback_data(state, b))
+        for b in buttons
+        if b.way_out
+    ]
+    if ways:
+        rows.append(ways)
+    return InlineKeyboardMarkup(rows)
+
+
+def card_html(card: ServiceCard, tr: Translator) -> str:
+    name, *details = card_lines(card, tr)
+    return "\n".join([f"<b>{escape(name)}</b>", *(escape(line) for line in details)])
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """What to send for one reply: the step's text in one or more pieces, then the cards.
+    The keyboard goes on the last message sent."""
+
+    step: tuple[str, ...]
+    cards: tuple[str, ...]
+    keyboard: InlineKeyboardMarkup | None
+
+    @property
+    def single(self) -> bool:
+        """One message only, so it can replace the previous step in place."""
+        return len(self.step) == 1 and not self.cards
+
+
+def render(reply: Reply, tr: Translator, footer: Text | None = None) -> Rendered:
+    paragraphs = [tr.render(n) for n in reply.notices] + [tr.render(reply.text)]
+    pieces = split_text("\n\n".join(paragraphs))
+    step = [escape(piece) for piece in pieces]
+    if footer is not None and step:
+        note = f"\n\n<i>{escape(tr.render(footer))}</i>"
+        if len(pieces[-1]) + len(tr.render(footer)) + 2 <= MAX_TEXT:
+            step[-1] += note
+        else:
+            step.append(note.strip())
+    cards = tuple(card_html(card, tr) for card in reply.cards)
+    return Rendered(tuple(step), cards, keyboard(reply.state, reply.buttons, tr))

@@ -1,0 +1,62 @@
+"""Delete a conversation's messages: the bot's and the person's, as far as Telegram allows.
+
+Telegram lets a bot delete messages in a private chat only while they are younger than 48
+hours. `deleteMessages` takes up to 100 ids a call; a server that does not offer it gets
+`deleteMessage` one id at a time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from telegram import Bot
+from telegram.error import BadRequest, EndPointNotFound, InvalidToken
+
+from bot.channels.telegram.sender import Sender
+from bot.engine.model import Tracked
+
+DELETE_WINDOW = timedelta(hours=48)
+# Leave a margin: a message at 47h59m when asked may be past 48h when Telegram acts.
+MARGIN = timedelta(minutes=1)
+BATCH = 100
+
+
+@dataclass(frozen=True)
+class WipeReport:
+    deleted: int  # asked to delete (Telegram skips ids it no longer has)
+    too_old: int  # older than 48 hours: Telegram will not delete them
+    calls: int  # Bot API calls made
+
+
+class Wiper:
+    def __init__(self, sender: Sender) -> None:
+        self.sender = sender
+        self.bulk = True  # until the server shows it has no deleteMessages
+
+    async def wipe(
+        self, bot: Bot, chat_id: int, messages: Sequence[Tracked], now: datetime
+    ) -> WipeReport:
+        cutoff = int((now - DELETE_WINDOW + MARGIN).timestamp())
+        fresh = sorted({m.message_id for m in messages if m.sent_at >= cutoff})
+        too_old = len({m.message_id for m in messages}) - len(fresh)
+        calls = 0
+        for start in range(0, len(fresh), BATCH):
+            batch = fresh[start : start + BATCH]
+            if self.bulk:
+                try:
+                    calls += 1
+                    await self.sender.call(bot.delete_messages, chat_id, batch)
+                    continue
+                except (EndPointNotFound, InvalidToken):
+                    # 404: this server has no deleteMessages. (A wrong token would have
+                    # stopped start-up at getMe, so this is the method, not the token.)
+                    self.bulk = False
+            for message_id in batch:
+                calls += 1
+                # Already gone, or too old: nothing more to do for this one.
+                with contextlib.suppress(BadRequest):
+                    await self.sender.call(bot.delete_message, chat_id, message_id)
+        return WipeReport(deleted=len(fresh), too_old=too_old, calls=calls)
