@@ -206,7 +206,7 @@ class Engine:
         shown = {b.trigger for b in buttons}
         for way in self.spec.ways_out.values():
             if way.as_button and way.trigger not in shown and way.goto != state.name:
-                buttons.append(Button(way.trigger, way.label, way_out=True))
+                buttons.append(Button(way.trigger, way.label, way_out=True, everywhere=True))
         return tuple(buttons)
 
     def _reply(self, turn: Turn) -> Reply:

@@ -114,7 +114,8 @@ class Text:
 class Button:
     trigger: str
     label: str  # English source text (msgid)
-    way_out: bool = False  # a global way out (exit, danger ...) rather than a step's own choice
+    way_out: bool = False  # a global way out (exit, danger ...): valid from any message
+    everywhere: bool = False  # added to every step (rather than placed by the step itself)
 
 
 @dataclass(frozen=True)

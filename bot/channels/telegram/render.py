@@ -69,12 +69,12 @@ def keyboard(state: str, buttons: Sequence[Button], tr: Translator) -> InlineKey
     rows = [
         [InlineKeyboardButton(tr.gettext(b.label), callback_data=callback_data(state, b))]
         for b in buttons
-        if not b.way_out
+        if not b.everywhere
     ]
     ways = [
         InlineKeyboardButton(tr.gettext(b.label), callback_data=callback_data(state, b))
         for b in buttons
-        if b.way_out
+        if b.everywhere
     ]
     if ways:
         rows.append(ways)
