@@ -72,6 +72,7 @@ def test_long_text_splits_at_paragraphs_within_the_limit() -> None:
     pieces = split_text(text)
     assert len(pieces) > 1
     assert all(len(p) <= MAX_TEXT for p in pieces)
+
     def squash(value: str) -> str:
         return value.replace("\n", "").replace(" ", "")
 

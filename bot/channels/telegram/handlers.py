@@ -5,9 +5,13 @@ Handlers log event kinds and error types only: never a chat id, never a person's
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import functools
 import logging
+from collections.abc import Callable, Coroutine
 from datetime import timedelta
+from typing import Any
 
 from telegram import Bot, CallbackQuery, Chat, ChatMemberUpdated, Message, Update
 from telegram.constants import ChatMemberStatus, ChatType
@@ -28,9 +32,30 @@ from bot.store.db import Database
 
 log = logging.getLogger(__name__)
 
+SHOWN_LIMIT = 10_000  # chats whose live message content is remembered (in memory only)
 TYPED_NOTE = "typed_deleted"  # session flag: the person has been told typed messages go
 # Callback data that no button of this bot carries: the engine answers "expired".
 _FORGED = Event.button("", from_state="")
+
+
+Handler = Callable[
+    ["TelegramChannel", Update, ContextTypes.DEFAULT_TYPE], Coroutine[Any, Any, None]
+]
+
+
+def counted(handler: Handler) -> Handler:
+    """Count the update as handled however the handler ends."""
+
+    @functools.wraps(handler)
+    async def wrapper(
+        self: TelegramChannel, update: Update, context: ContextTypes.DEFAULT_TYPE
+    ) -> None:
+        try:
+            await handler(self, update, context)
+        finally:
+            await self._count_handled()
+
+    return wrapper
 
 
 def _tracked(message: Message) -> Tracked:
@@ -46,6 +71,26 @@ class TelegramChannel:
         self.wiper = Wiper(sender)
         self._db: Database | None = None
         self._conversations: Conversations | None = None
+        # Updates fully handled so far, and a way to wait for that number: how tests and
+        # benchmarks know the bot has finished with an update, without sleeping.
+        self.handled = 0
+        self._progress: asyncio.Condition | None = None
+        self._shown: dict[int, tuple[int, str]] = {}
+
+    async def _count_handled(self) -> None:
+        self.handled += 1
+        if self._progress is None:
+            self._progress = asyncio.Condition()
+        async with self._progress:
+            self._progress.notify_all()
+
+    async def wait_handled(self, count: int) -> None:
+        """Wait until `count` updates in all have been handled (callers bound the wait with
+        `asyncio.timeout`)."""
+        if self._progress is None:
+            self._progress = asyncio.Condition()
+        async with self._progress:
+            await self._progress.wait_for(lambda: self.handled >= count)
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -85,6 +130,7 @@ class TelegramChannel:
 
     # -- handlers -------------------------------------------------------------------------------
 
+    @counted
     async def on_message(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Typed text, a command, or anything else (a sticker, a photo) in a private chat."""
         message, chat = update.effective_message, update.effective_chat
@@ -92,22 +138,29 @@ class TelegramChannel:
             return
         note = TYPED_NOTE if self.settings.delete_typed else None
         try:
+            # Delete what the person typed as soon as it has been read. Only a message that
+            # could not be deleted now is tracked, for the next wipe to try again.
+            gone = self.settings.delete_typed and await self._delete_typed(context.bot, message)
             outcome = await self.conversations.handle(
                 str(chat.id),
                 message.text or "",  # anything but text reads as "please use the buttons"
                 self._locale(update),
-                incoming=_tracked(message),
+                incoming=None if gone else _tracked(message),
                 note_once=note,
             )
-            if self.settings.delete_typed:
-                with contextlib.suppress(BadRequest):
-                    await self.sender.call(context.bot.delete_message, chat.id, message.message_id)
             await self._deliver(context.bot, chat.id, outcome)
         except Blocked:
             await self.conversations.forget(str(chat.id))
         except GaveUp as exc:
             log.warning("gave up on a message update: %s", exc)
 
+    async def _delete_typed(self, bot: Bot, message: Message) -> bool:
+        try:
+            return await self.sender.call(bot.delete_message, message.chat.id, message.message_id)
+        except (BadRequest, GaveUp):
+            return False
+
+    @counted
     async def on_callback(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         query = update.callback_query
         if query is None:
@@ -135,6 +188,7 @@ class TelegramChannel:
             if not answered:
                 await self._answer(query, None)
 
+    @counted
     async def on_membership(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Added to a group or channel: leave without a word. Blocked: forget the person."""
         member: ChatMemberUpdated | None = update.my_chat_member
@@ -147,6 +201,7 @@ class TelegramChannel:
         elif status == ChatMemberStatus.BANNED:
             await self.conversations.forget(str(member.chat.id))
 
+    @counted
     async def on_other_chat(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Any message in a group, supergroup or channel: say nothing about the bot, and leave."""
         if update.effective_chat is not None:
@@ -205,6 +260,8 @@ class TelegramChannel:
         rendered = render(reply, tr, footer)
         live = outcome.session.live_message_id
         if rendered.single and live is not None and not outcome.wipe:
+            if self._shown.get(chat_id) == (live, rendered.digest):
+                return  # the step is on screen exactly as it would be edited to
             try:
                 await self.sender.call(
                     bot.edit_message_text,
@@ -213,11 +270,19 @@ class TelegramChannel:
                     message_id=live,
                     reply_markup=rendered.keyboard,
                 )
+                self._remember_shown(chat_id, live, rendered.digest)
                 return
             except BadRequest as exc:
                 if "not modified" in str(exc).lower():
+                    self._remember_shown(chat_id, live, rendered.digest)
                     return
                 # The message is gone (deleted, or too old to edit): send a new one instead.
+        if live is not None and not outcome.wipe:
+            # Only the newest message keeps buttons: older ones would only say "expired".
+            with contextlib.suppress(BadRequest):
+                await self.sender.call(
+                    bot.edit_message_reply_markup, chat_id=chat_id, message_id=live
+                )
         texts = [*rendered.step, *rendered.cards]
         sent: list[Tracked] = []
         for position, text in enumerate(texts, start=1):
@@ -225,7 +290,17 @@ class TelegramChannel:
             message = await self._send(bot, chat_id, text, reply_markup=markup)
             sent.append(_tracked(message))
         live_id = sent[-1].message_id if rendered.single else None
+        if live_id is not None:
+            self._remember_shown(chat_id, live_id, rendered.digest)
         await self.conversations.track(str(chat_id), sent, live_id)
+
+    def _remember_shown(self, chat_id: int, message_id: int, digest: str) -> None:
+        """What the live message shows, so an identical edit (which Telegram refuses as "not
+        modified") is never sent. Kept in memory only, for the most recent chats."""
+        self._shown.pop(chat_id, None)
+        self._shown[chat_id] = (message_id, digest)
+        while len(self._shown) > SHOWN_LIMIT:
+            self._shown.pop(next(iter(self._shown)))
 
     async def _farewell(
         self, bot: Bot, chat_id: int, outcome: Outcome, tr: Translator, report: WipeReport

@@ -6,6 +6,7 @@ description shows literally and can never inject markup.
 
 from __future__ import annotations
 
+import hashlib
 import html
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -94,6 +95,13 @@ class Rendered:
     step: tuple[str, ...]
     cards: tuple[str, ...]
     keyboard: InlineKeyboardMarkup | None
+
+    @property
+    def digest(self) -> str:
+        """A fingerprint of what the messages would show, to skip edits that change nothing."""
+        markup = self.keyboard.to_json() if self.keyboard else ""
+        content = "\x00".join([*self.step, *self.cards, markup])
+        return hashlib.blake2b(content.encode(), digest_size=16).hexdigest()
 
     @property
     def single(self) -> bool:

@@ -4,6 +4,8 @@
   awaits each call in turn, so the order of one chat's messages is kept.
 - 5xx, timeouts and dropped connections: a few retries with growing waits.
 - 403 (the person blocked the bot): `Blocked`, so the conversation can be forgotten.
+- Anything else (a bad request, a method the server lacks) is raised at once: trying again
+  cannot help.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import TypeVar
 
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -61,7 +63,7 @@ class Sender:
                 raise Blocked(name) from exc
             except BadRequest:
                 raise  # the request itself is wrong: repeating it cannot help
-            except (NetworkError, TelegramError) as exc:
+            except NetworkError as exc:  # 5xx, timeouts, dropped connections
                 failures += 1
                 if failures > self.retries:
                     raise GaveUp(f"{name}: {type(exc).__name__} after {failures} tries") from exc

@@ -1,0 +1,137 @@
+"""Run the real Telegram Application against the fake Bot API, and play a person."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from bot.app import build
+from bot.channels.telegram.app import ALLOWED_UPDATES, TelegramApp, build_application
+from bot.channels.telegram.flood import PerChatUpdateProcessor
+from bot.channels.telegram.handlers import TelegramChannel
+from bot.config import Settings
+from tests.conftest import DIRECTORY, FLOWS, LOCALES, FakeClock
+from tests.fakebot import TOKEN, FakeBotApi
+from tests.fakebot.server import ChatMessage
+
+CHAT = 424242  # a person's private chat (the same number as their user id)
+
+
+def settings_for(fake: FakeBotApi, tmp_path: Path, **changes: Any) -> Settings:
+    base = Settings(
+        token=TOKEN,
+        db_path=tmp_path / "telegram.db",
+        idle_minutes=15,
+        flows_dir=FLOWS,
+        directory_dir=DIRECTORY,
+        locales_dir=LOCALES,
+        api_base_url=fake.base_url,
+        sweep_seconds=3600,  # tests run the sweep themselves, at clock times they choose
+    )
+    return dataclasses.replace(base, **changes)
+
+
+@dataclass
+class Running:
+    fake: FakeBotApi
+    app: TelegramApp
+    channel: TelegramChannel
+    clock: FakeClock
+    sleeps: list[float] = field(default_factory=list)
+
+    # -- looking at the chat -------------------------------------------------------------------
+
+    def bot_messages(self, chat: int = CHAT) -> list[ChatMessage]:
+        return [m for m in self.fake.chat(chat) if m.from_bot]
+
+    def live(self, chat: int = CHAT) -> ChatMessage:
+        """The newest message that carries buttons."""
+        with_buttons = [m for m in self.bot_messages(chat) if m.reply_markup]
+        assert with_buttons, f"no message with buttons in {self.fake.chat(chat)}"
+        return with_buttons[-1]
+
+    def labels(self, chat: int = CHAT) -> list[str]:
+        rows = self.live(chat).reply_markup or {}
+        return [b["text"] for row in rows["inline_keyboard"] for b in row]
+
+    def text(self, chat: int = CHAT) -> str:
+        return "\n".join(m.plain_text or "" for m in self.bot_messages(chat))
+
+    # -- acting ---------------------------------------------------------------------------------
+
+    def data_of(self, label: str, chat: int = CHAT) -> tuple[int, str]:
+        """The live message's id and the callback data of its button `label`."""
+        message = self.live(chat)
+        rows = (message.reply_markup or {})["inline_keyboard"]
+        data = next(b["callback_data"] for row in rows for b in row if b["text"] == label)
+        return message.message_id, data
+
+    async def tap(self, label: str, chat: int = CHAT) -> str:
+        """Tap a button on the live message, and wait until the bot has finished with it."""
+        message_id, data = self.data_of(label, chat)
+        return await self.press(message_id, data, chat)
+
+    async def press(self, message_id: int, data: str, chat: int = CHAT, **kw: Any) -> str:
+        return await self.act(lambda: self.fake.press(chat, message_id, data, **kw))
+
+    async def say(self, text: str, chat: int = CHAT) -> int:
+        return await self.act(lambda: self.fake.send_text(chat, text))
+
+    async def act(self, action: Callable[[], Any], updates: int = 1) -> Any:
+        """Do something that sends the bot `updates` updates; wait until it has handled them."""
+        target = self.channel.handled + updates
+        result = action()
+        async with asyncio.timeout(10):
+            await self.channel.wait_handled(target)
+        return result
+
+
+@asynccontextmanager
+async def running_bot(
+    fake: FakeBotApi,
+    settings: Settings,
+    clock: FakeClock,
+    processor: PerChatUpdateProcessor | None = None,
+) -> AsyncIterator[Running]:
+    """The bot as `python -m bot run` starts it, with its clock and its sleeps under control."""
+    sleeps: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+
+    channels: list[TelegramChannel] = []
+    parts = build(settings.flows_dir, settings.directory_dir, settings.locales_dir, clock=clock)
+    app = build_application(
+        settings,
+        parts,
+        clock=clock,
+        sleep=sleep,
+        processor=processor,
+        timeout=1.0,
+        on_channel=channels.append,
+    )
+    await app.initialize()
+    assert app.post_init is not None
+    await app.post_init(app)
+    assert app.updater is not None
+    await app.updater.start_polling(
+        poll_interval=0.0, timeout=timedelta(seconds=1), allowed_updates=ALLOWED_UPDATES
+    )
+    await app.start()
+    try:
+        yield Running(fake, app, channels[0], clock, sleeps)
+    finally:
+        await app.updater.stop()
+        await app.stop()
+        await app.shutdown()
+        if app.post_shutdown is not None:
+            await app.post_shutdown(app)
+
+
+Check = Callable[[FakeBotApi], bool]

@@ -1,0 +1,394 @@
+"""The real bot, over HTTP on 127.0.0.1, against the fake Bot API: a person's whole experience."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import sqlite3
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from bot.channels.telegram.flood import PerChatUpdateProcessor
+from tests.conftest import DIRECTORY, FakeClock
+from tests.fakebot import TOKEN, FakeBotApi
+from tests.telegram_support import CHAT, Running, running_bot, settings_for
+
+SILENT_SOLUTION = "press 55 when the automated message asks"
+
+
+@pytest.fixture
+def fake(clock: FakeClock) -> Iterator[FakeBotApi]:
+    with FakeBotApi(clock=clock) as server:
+        yield server
+    # Whatever a test did, the bot never sent a request the real Telegram would refuse.
+    assert server.refused == [], [(r.method, r.description) for r in server.refused]
+
+
+@pytest.fixture
+async def bot(fake: FakeBotApi, tmp_path: Path, clock: FakeClock) -> AsyncIterator[Running]:
+    async with running_bot(fake, settings_for(fake, tmp_path), clock) as running:
+        yield running
+
+
+def session_rows(path: Path) -> int:
+    with sqlite3.connect(path) as conn:
+        return int(conn.execute("SELECT count(*) FROM sessions").fetchone()[0])
+
+
+async def walk_to_services(bot: Running) -> None:
+    await bot.say("/start")
+    await bot.tap("No, not right now")
+    await bot.tap("Me")
+    await bot.tap("Yes, it's safe")
+    await bot.say("Bletchley")
+
+
+async def test_start_asks_about_danger_with_both_ways_out_one_tap_away(
+    bot: Running, fake: FakeBotApi
+) -> None:
+    start = await bot.say("/start")
+    (message,) = bot.bot_messages()
+    assert "First, are you in danger right now?" in (message.plain_text or "")
+    assert bot.labels() == ["Yes, I'm in danger now", "No, not right now", "Quick exit"]
+    assert message.protect_content and message.parse_mode == "HTML"
+    assert (message.link_preview_options or {}).get("is_disabled") is True
+    # The person's own message was deleted once read, and they were told why, once.
+    assert start in fake.deleted(CHAT)
+    assert "I delete the messages you type once I have read them" in bot.text()
+    assert "clears itself after 15 minutes without activity" in bot.text()
+
+
+async def test_danger_shows_999_and_the_silent_solution(bot: Running) -> None:
+    await bot.say("/start")
+    await bot.tap("Yes, I'm in danger now")
+    text = " ".join(bot.text().split())
+    assert "call 999" in text and SILENT_SOLUTION in text
+    await bot.tap("Back to where I was")
+    assert "Who are you looking for help for?" in bot.text()
+
+
+async def test_a_tap_edits_the_step_in_place(bot: Running, fake: FakeBotApi) -> None:
+    await bot.say("/start")
+    await bot.tap("No, not right now")
+    assert len(bot.bot_messages()) == 1
+    assert fake.calls("editMessageText")
+    assert "Who are you looking for help for?" in bot.text()
+    # The one-off note about deleting typed messages is not repeated.
+    await bot.say("hello")
+    assert "I delete the messages you type" not in bot.text()
+    assert "Please choose one of the options below." in bot.text()
+
+
+async def test_services_arrive_as_cards_with_the_buttons_on_the_last(
+    bot: Running, fake: FakeBotApi, tmp_path: Path
+) -> None:
+    await walk_to_services(bot)
+    messages = bot.bot_messages()
+    assert len(messages) >= 3
+    assert any((m.plain_text or "").startswith("These services can help.") for m in messages)
+    cards = [m for m in messages if (m.plain_text or "").startswith("MK-Act")]
+    assert cards, bot.text()
+    assert "0344 375 4307" in (cards[0].plain_text or "")
+    assert messages[-1].reply_markup is not None
+    assert all(m.reply_markup is None for m in messages[:-1])
+    # What was typed was deleted from the chat and never stored.
+    raw = (tmp_path / "telegram.db").read_bytes() + (tmp_path / "telegram.db-wal").read_bytes()
+    assert b"Bletchley" not in raw
+
+
+async def test_quick_exit_deletes_every_message_and_says_what_it_could_not(
+    bot: Running, fake: FakeBotApi, tmp_path: Path
+) -> None:
+    await walk_to_services(bot)
+    before = [m.message_id for m in fake.chat(CHAT)]
+    await bot.tap("Quick exit")
+    (batch,) = fake.calls("deleteMessages")
+    assert set(before) <= set(batch["message_ids"]) | set(fake.deleted(CHAT))
+    (farewell,) = fake.chat(CHAT)
+    assert "This chat has been cleared and closed." in (farewell.plain_text or "")
+    assert "still shows in your chat list" in (farewell.plain_text or "")
+    assert farewell.reply_markup is None
+    assert session_rows(tmp_path / "telegram.db") == 0
+
+
+@pytest.mark.parametrize("how", ["/exit", "exit", "Exit"])
+async def test_quick_exit_by_command_or_word(bot: Running, fake: FakeBotApi, how: str) -> None:
+    await bot.say("/start")
+    await bot.tap("No, not right now")
+    await bot.say(how)
+    assert len(fake.chat(CHAT)) == 1
+    assert "This chat has been cleared" in bot.text()
+
+
+async def test_a_cover_message_can_follow_the_exit(
+    fake: FakeBotApi, tmp_path: Path, clock: FakeClock
+) -> None:
+    settings = settings_for(fake, tmp_path, cover_message="Your order <#123> has shipped")
+    async with running_bot(fake, settings, clock) as bot:
+        await bot.say("/start")
+        await bot.say("/exit")
+    assert [m.plain_text for m in fake.chat(CHAT)][-1] == "Your order <#123> has shipped"
+
+
+async def test_wipe_falls_back_to_one_by_one_without_delete_messages(
+    bot: Running, fake: FakeBotApi
+) -> None:
+    fake.remove_method("deleteMessages")
+    await bot.say("/start")
+    await bot.tap("No, not right now")
+    await bot.tap("Quick exit")
+    assert fake.calls("deleteMessages") == []
+    assert len(fake.calls("deleteMessage")) >= 2
+    assert len(fake.chat(CHAT)) == 1
+
+
+async def test_messages_over_48_hours_old_are_left_and_the_person_told(
+    fake: FakeBotApi, tmp_path: Path, clock: FakeClock
+) -> None:
+    async with running_bot(fake, settings_for(fake, tmp_path, idle_minutes=5000), clock) as bot:
+        await bot.say("/start")
+        old = [m.message_id for m in fake.chat(CHAT)]
+        clock.advance(hours=49)
+        await bot.say("/help")
+        await bot.tap("Quick exit")
+    asked = {i for call in fake.calls("deleteMessages") for i in call["message_ids"]}
+    assert not set(old) & asked
+    assert "1 older messages could not be removed" in bot.text()
+
+
+async def test_an_idle_chat_clears_itself(
+    bot: Running, fake: FakeBotApi, clock: FakeClock, tmp_path: Path
+) -> None:
+    await bot.say("/start")
+    await bot.tap("No, not right now")
+    clock.advance(minutes=14)
+    assert await bot.channel.sweep(bot.app.bot) == 0
+    clock.advance(minutes=1)
+    assert await bot.channel.sweep(bot.app.bot) == 1
+    assert fake.chat(CHAT) == []
+    assert session_rows(tmp_path / "telegram.db") == 0
+
+
+async def test_auto_clear_happens_after_a_restart_too(
+    fake: FakeBotApi, tmp_path: Path, clock: FakeClock
+) -> None:
+    settings = settings_for(fake, tmp_path)
+    async with running_bot(fake, settings, clock) as bot:
+        await bot.say("/start")
+        await bot.tap("No, not right now")
+    assert fake.chat(CHAT)
+    clock.advance(minutes=20)  # the bot was stopped while the time ran out
+    async with running_bot(fake, settings, clock):
+        assert fake.chat(CHAT) == []
+    assert session_rows(tmp_path / "telegram.db") == 0
+
+
+async def test_a_conversation_resumes_after_a_restart(
+    fake: FakeBotApi, tmp_path: Path, clock: FakeClock
+) -> None:
+    settings = settings_for(fake, tmp_path)
+    async with running_bot(fake, settings, clock) as bot:
+        await bot.say("/start")
+        await bot.tap("No, not right now")
+        message_id, data = bot.data_of("Me")
+    async with running_bot(fake, settings, clock) as bot:
+        await bot.press(message_id, data)
+        assert "Is it safe for you to talk now?" in bot.text()
+
+
+async def test_a_stale_button_is_answered_and_changes_nothing(
+    bot: Running, fake: FakeBotApi
+) -> None:
+    await bot.say("/start")
+    message_id, stale = bot.data_of("No, not right now")
+    await bot.tap("No, not right now")
+    query = await bot.press(message_id, stale)
+    assert (fake.answered_callbacks[query] or "").startswith("That button has expired.")
+    assert "Who are you looking for help for?" in bot.text()
+    await bot.tap("Me")  # the conversation carries on from where it really was
+    assert "Is it safe for you to talk now?" in bot.text()
+
+
+@pytest.mark.parametrize("data", ["garbage", "s:core.exited:x", "w:nonsense", "s:opening.who:me"])
+async def test_forged_callback_data_changes_nothing(
+    bot: Running, fake: FakeBotApi, data: str
+) -> None:
+    await bot.say("/start")
+    message_id = bot.live().message_id
+    query = await bot.press(message_id, data)
+    assert (fake.answered_callbacks[query] or "").startswith("That button has expired.")
+    assert "First, are you in danger right now?" in bot.text()
+
+
+async def test_a_press_from_another_person_is_answered_and_ignored(
+    bot: Running, fake: FakeBotApi
+) -> None:
+    await bot.say("/start")
+    message_id, data = bot.data_of("No, not right now")
+    sent = len(fake.calls("sendMessage")) + len(fake.calls("editMessageText"))
+    query = await bot.press(message_id, data, from_id=999001)
+    assert query in fake.answered_callbacks
+    assert len(fake.calls("sendMessage")) + len(fake.calls("editMessageText")) == sent
+
+
+async def test_every_button_press_is_answered(bot: Running, fake: FakeBotApi) -> None:
+    await walk_to_services(bot)
+    await bot.tap("Ideas to stay safer")
+    presses = [r for r in fake.requests if r.method == "answerCallbackQuery"]
+    assert len(presses) == 4
+    assert all(r.status == 200 for r in presses)
+
+
+async def test_groups_and_channels_get_nothing_but_a_departure(
+    bot: Running, fake: FakeBotApi
+) -> None:
+    fake.add_bot_to_group(-1001, by_user=5)
+    fake.send_group_text(-1002, from_id=5, text="/start")
+    fake.channel_post(-1003, "hello")
+    await fake.until(lambda f: {-1001, -1002, -1003} <= f.left_chats)
+    sent_to = {c["chat_id"] for c in fake.calls("sendMessage")}
+    assert not sent_to & {-1001, -1002, -1003}
+
+
+async def test_a_person_who_blocks_the_bot_is_forgotten(
+    bot: Running, fake: FakeBotApi, tmp_path: Path
+) -> None:
+    await bot.say("/start")
+    message_id, data = bot.data_of("No, not right now")
+    fake.block(CHAT, notify=False)
+    await bot.press(message_id, data)  # the reply meets 403 Forbidden
+    assert session_rows(tmp_path / "telegram.db") == 0
+
+
+async def test_blocking_noticed_through_a_membership_update(
+    bot: Running, fake: FakeBotApi, tmp_path: Path
+) -> None:
+    await bot.say("/start")
+    await bot.act(lambda: fake.block(CHAT))
+    assert session_rows(tmp_path / "telegram.db") == 0
+
+
+async def test_a_429_storm_is_waited_out_in_order(bot: Running, fake: FakeBotApi) -> None:
+    fake.inject("sendMessage", "429", times=3, retry_after=7)
+    await walk_to_services(bot)
+    assert bot.sleeps.count(7) == 3
+    texts = [m.plain_text or "" for m in bot.bot_messages()]
+    services = next(i for i, t in enumerate(texts) if t.startswith("These services can help"))
+    assert texts[services + 1].startswith("MK-Act")
+
+
+async def test_server_errors_and_dropped_connections_are_retried(
+    bot: Running, fake: FakeBotApi
+) -> None:
+    fake.inject("sendMessage", "500", times=2)
+    await bot.say("/start")
+    fake.inject("editMessageText", "drop")
+    await bot.tap("No, not right now")
+    assert "Who are you looking for help for?" in bot.text()
+    assert len(bot.sleeps) == 3
+
+
+async def test_a_timeout_is_retried(bot: Running, fake: FakeBotApi) -> None:
+    fake.timeout_seconds = 1.5  # longer than the bot's 1-second read timeout here
+    fake.inject("sendMessage", "timeout")
+    await bot.say("/start")
+    assert "First, are you in danger right now?" in bot.text()
+
+
+async def test_a_flooding_person_does_not_slow_anyone_else(
+    fake: FakeBotApi, tmp_path: Path, clock: FakeClock
+) -> None:
+    processor = PerChatUpdateProcessor(rate=20, burst=2, max_pending=5)
+    flooder, other = 7001, 7002
+    async with running_bot(fake, settings_for(fake, tmp_path), clock, processor) as bot:
+        await bot.say("/start", chat=flooder)
+        for _ in range(30):
+            fake.send_text(flooder, "hello?")
+        fake.send_text(other, "/start")
+        await fake.until(lambda f: any(m.from_bot for m in f.chat(other)))
+        assert processor.dropped > 0
+        # The other person was answered while the flood was still being worked through.
+        await fake.until(lambda f: not f.pending_updates)
+    assert len([c for c in fake.calls("editMessageText") if c["chat_id"] == flooder]) < 30
+
+
+async def test_logs_carry_no_token_no_words_and_no_chat_ids(
+    bot: Running, fake: FakeBotApi, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING)
+    fake.inject("sendMessage", "500")
+    await bot.say("/start")
+    await bot.say("Zanzibar-marker-text")
+    logged = caplog.text
+    assert TOKEN not in logged
+    assert "Zanzibar" not in logged
+    assert str(CHAT) not in logged
+
+
+async def test_directory_text_with_markup_characters_renders_literally(
+    fake: FakeBotApi, tmp_path: Path, clock: FakeClock
+) -> None:
+    directory = tmp_path / "directory"
+    shutil.copytree(DIRECTORY, directory)
+    services = directory / "services.yaml"
+    services.write_text(
+        services.read_text().replace(
+            "The domestic abuse service for Milton Keynes:",
+            "The <b>domestic</b> abuse service for Milton Keynes & area:",
+        )
+    )
+    settings = settings_for(fake, tmp_path, directory_dir=directory)
+    async with running_bot(fake, settings, clock) as bot:
+        await walk_to_services(bot)
+        assert "The <b>domestic</b> abuse service for Milton Keynes & area:" in bot.text()
+
+
+async def test_the_webhook_refuses_requests_without_the_secret(
+    fake: FakeBotApi, tmp_path: Path, clock: FakeClock, unused_tcp_port: int
+) -> None:
+    import httpx
+
+    # The update below is posted straight to the webhook, so the fake has no such message
+    # for the bot to delete: leave typed messages alone in this test.
+    settings = settings_for(fake, tmp_path, delete_typed=False)
+    async with running_bot(fake, settings, clock) as bot:
+        assert bot.app.updater is not None
+        await bot.app.updater.stop()
+        await bot.app.updater.start_webhook(
+            listen="127.0.0.1",
+            port=unused_tcp_port,
+            url_path="telegram",
+            webhook_url="https://bot.example.org/telegram",
+            secret_token="s3cret-token",
+        )
+        update = {
+            "update_id": 1,
+            "message": {
+                "message_id": 1,
+                "date": int(clock().timestamp()),
+                "chat": {"id": CHAT, "type": "private", "first_name": "Test"},
+                "from": {"id": CHAT, "is_bot": False, "first_name": "Test"},
+                "text": "/start",
+                "entities": [{"type": "bot_command", "offset": 0, "length": 6}],
+            },
+        }
+        url = f"http://127.0.0.1:{unused_tcp_port}/telegram"
+        async with httpx.AsyncClient() as client:
+            missing = await client.post(url, json=update)
+            wrong = await client.post(
+                url, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": "guess"}
+            )
+            assert (missing.status_code, wrong.status_code) == (403, 403)
+            assert bot.channel.handled == 0
+            target = bot.channel.handled + 1
+            right = await client.post(
+                url, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": "s3cret-token"}
+            )
+            assert right.status_code == 200
+            async with asyncio.timeout(10):
+                await bot.channel.wait_handled(target)
+        assert "First, are you in danger right now?" in bot.text()
+        assert fake.calls("setWebhook")[0]["secret_token"] == "s3cret-token"
