@@ -23,8 +23,10 @@ SILENT_SOLUTION = "press 55 when the automated message asks"
 def fake(clock: FakeClock) -> Iterator[FakeBotApi]:
     with FakeBotApi(clock=clock) as server:
         yield server
-    # Whatever a test did, the bot never sent a request the real Telegram would refuse.
+    # Whatever a test did, the bot never sent a request the real Telegram would refuse,
+    # and every message it sent was protected from forwarding and saving.
     assert server.refused == [], [(r.method, r.description) for r in server.refused]
+    assert all(call.get("protect_content") is True for call in server.calls("sendMessage"))
 
 
 @pytest.fixture
