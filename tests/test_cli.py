@@ -33,8 +33,8 @@ def test_flows_check_passes_on_the_shipped_flows() -> None:
 def test_flows_check_fails_naming_file_and_line(flows_copy: Path) -> None:
     victim = flows_copy / "victim.yaml"
     text = victim.read_text()
-    line = text[: text.index("goto: staying_hidden")].count("\n") + 1
-    victim.write_text(text.replace("goto: staying_hidden", "goto: victim.nedds"))
+    line = text[: text.index("goto: not_safe")].count("\n") + 1
+    victim.write_text(text.replace("goto: not_safe", "goto: victim.nedds"))
     result = cli("flows", "check", "--dir", str(flows_copy))
     assert result.returncode == 1
     assert f"victim.yaml:{line}: unknown destination 'victim.nedds'" in result.stderr

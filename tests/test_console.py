@@ -68,7 +68,7 @@ async def test_the_way_back_after_danger_continues_the_conversation(
 async def test_a_whole_route_by_numbers_reaches_services_with_sources(
     conversations: Conversations, parts: Parts
 ) -> None:
-    _, out = await chat(conversations, parts, ["2", "1", "1", "Wales"])
+    _, out = await chat(conversations, parts, ["2", "1", "1", "2", "1", "Wales"])
     text = flat(out)
     assert "Live Fear Free Helpline (Wales)" in text
     assert "0808 80 10 800" in text
@@ -76,7 +76,7 @@ async def test_a_whole_route_by_numbers_reaches_services_with_sources(
 
 
 async def test_unchecked_facts_say_so(conversations: Conversations, parts: Parts) -> None:
-    _, out = await chat(conversations, parts, ["2", "4", "1"])
+    _, out = await chat(conversations, parts, ["2", "4", "2"])
     assert "Respect Phoneline" in out
     assert "Not yet checked by our team." in out
 
@@ -113,7 +113,7 @@ async def test_odd_input_gets_a_clear_answer(conversations: Conversations, parts
 
 
 async def test_help_is_there_and_back_returns(conversations: Conversations, parts: Parts) -> None:
-    _, out = await chat(conversations, parts, ["2", "/help", "1"])
+    _, out = await chat(conversations, parts, ["2", "/help", "2"])
     assert "/exit to clear this chat at once" in out
     assert out.rstrip().splitlines()[-1].strip() == "7. Quick exit"
     assert out.count("Who are you looking for help for?") == 2

@@ -19,6 +19,16 @@ EMERGENCY_SENTENCE = (
 )
 
 
+# From the start to "where are you?" on the route for someone being harmed.
+TO_WHERE = (
+    "No, not right now",
+    "Me",
+    "Yes, I can talk",
+    "Skip the questions",
+    "Someone to talk to",
+)
+
+
 def render(reply: Reply) -> str:
     tr = translator("en", LOCALES)
     parts = [tr.render(n) for n in reply.notices] + [tr.render(reply.text)]
@@ -86,11 +96,11 @@ def test_back_from_danger_returns_to_the_conversation(parts: Parts) -> None:
     assert session.state == "opening.who"
 
     press(parts.engine, session, "Me")
-    assert session.state == "victim.safe_to_talk"
+    assert session.state == "victim.start"
     parts.engine.step(session, Event.button("danger"))
     parts.engine.step(session, Event.button("help"))  # one way out, then another
     press(parts.engine, session, "Back to where I was")
-    assert session.state == "victim.safe_to_talk"
+    assert session.state == "victim.start"
 
 
 def test_every_way_out_works_from_every_state(parts: Parts) -> None:
@@ -129,19 +139,24 @@ def test_typed_text_where_only_buttons_fit_gets_a_clear_answer(parts: Parts) -> 
 
 def test_a_typed_place_is_kept_only_as_ids(parts: Parts) -> None:
     session, _ = fresh(parts)
-    for label in ("No, not right now", "Me", "Yes, it's safe"):
+    for label in TO_WHERE:
         press(parts.engine, session, label)
     assert session.state == "victim.where"
     reply = parts.engine.step(session, Event.typed("MK9 3EQ"))
     assert session.state == "victim.services"
-    assert session.answers == {"route": "victim", "area": "milton-keynes", "nation": "england"}
+    assert session.answers == {
+        "route": "victim",
+        "need": "talk",
+        "area": "milton-keynes",
+        "nation": "england",
+    }
     assert "MK9" not in repr(session)
     assert reply.cards[0].service_id == "mk-act"
 
 
 def test_an_unknown_place_is_asked_again(parts: Parts) -> None:
     session, _ = fresh(parts)
-    for label in ("No, not right now", "Me", "Yes, it's safe"):
+    for label in TO_WHERE:
         press(parts.engine, session, label)
     reply = parts.engine.step(session, Event.typed("Atlantis"))
     assert session.state == "victim.where"
@@ -151,7 +166,7 @@ def test_an_unknown_place_is_asked_again(parts: Parts) -> None:
 
 def test_with_no_place_the_24_hour_line_of_every_nation_is_shown(parts: Parts) -> None:
     session, _ = fresh(parts)
-    for label in ("No, not right now", "Me", "Yes, it's safe", "I'd rather not say"):
+    for label in (*TO_WHERE, "I'd rather not say"):
         reply = press(parts.engine, session, label)
     ids = [card.service_id for card in reply.cards]
     for line in (
@@ -165,7 +180,7 @@ def test_with_no_place_the_24_hour_line_of_every_nation_is_shown(parts: Parts) -
 
 def test_a_nation_chosen_shows_its_own_line_first(parts: Parts) -> None:
     session, _ = fresh(parts)
-    for label in ("No, not right now", "Me", "Yes, it's safe", "Wales"):
+    for label in (*TO_WHERE, "Wales"):
         reply = press(parts.engine, session, label)
     ids = [card.service_id for card in reply.cards]
     assert ids[0] == "live-fear-free"
@@ -192,13 +207,14 @@ def test_start_again_forgets_the_answers(parts: Parts) -> None:
 
 def test_every_route_reaches_services_drawn_from_the_directory(parts: Parts) -> None:
     routes = {
-        "Me": ["Yes, it's safe", "England"],
-        "Someone I'm worried about": ["Who can help"],
-        "I'm a professional or volunteer": ["Where to refer"],
-        "I'm worried about my own behaviour": ["Who can help me change"],
+        "Me": ["Yes, I can talk", "Skip the questions", "Someone to talk to", "England"],
+        "Someone I'm worried about": ["Who can help", "England"],
+        "I'm a professional or volunteer": ["Where to refer", "Local services", "England"],
+        "I'm worried about my own behaviour": ["No, not right now"],
         "I want to understand what abuse is": [
             "This is happening to someone I know",
             "Who can help",
+            "I don't know",
         ],
     }
     for who, taps in routes.items():
@@ -216,7 +232,7 @@ def test_own_behaviour_route_points_to_the_respect_phoneline(parts: Parts) -> No
     session, _ = fresh(parts)
     press(parts.engine, session, "No, not right now")
     press(parts.engine, session, "I'm worried about my own behaviour")
-    reply = press(parts.engine, session, "Who can help me change")
+    reply = press(parts.engine, session, "No, not right now")
     assert "respect-phoneline" in [c.service_id for c in reply.cards]
 
 

@@ -44,7 +44,9 @@ async def walk_to_services(bot: Running) -> None:
     await bot.say("/start")
     await bot.tap("No, not right now")
     await bot.tap("Me")
-    await bot.tap("Yes, it's safe")
+    await bot.tap("Yes, I can talk")
+    await bot.tap("Skip the questions")
+    await bot.tap("Someone to talk to")
     await bot.say("Bletchley")
 
 
@@ -60,7 +62,7 @@ async def test_start_asks_about_danger_with_both_ways_out_one_tap_away(
     # The person's own message was deleted once read, and they were told why, once.
     assert start in fake.deleted(CHAT)
     assert "I delete the messages you type once I have read them" in bot.text()
-    assert "clears itself after 15 minutes without activity" in bot.text()
+    assert "This chat clears itself if you leave it for 15 minutes." in bot.text()
 
 
 async def test_danger_shows_999_and_the_silent_solution(bot: Running) -> None:
@@ -240,7 +242,7 @@ async def test_every_button_press_is_answered(bot: Running, fake: FakeBotApi) ->
     await walk_to_services(bot)
     await bot.tap("Ideas to stay safer")
     presses = [r for r in fake.requests if r.method == "answerCallbackQuery"]
-    assert len(presses) == 4
+    assert len(presses) == 6
     assert all(r.status == 200 for r in presses)
 
 

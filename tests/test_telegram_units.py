@@ -93,7 +93,7 @@ def test_a_rendered_step_has_the_ways_out_on_its_last_row(parts: Parts) -> None:
     )
     assert rendered.single
     assert rendered.step[0].endswith(
-        "<i>This chat clears itself after 15 minutes without activity.</i>"
+        "<i>This chat clears itself if you leave it for 15 minutes.</i>"
     )
     rows = rendered.keyboard.inline_keyboard if rendered.keyboard else ()
     assert [b.text for b in rows[-1]] == ["Quick exit"]

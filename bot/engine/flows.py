@@ -375,7 +375,7 @@ class _FileLoader(_Reader):
         return InputSpec(parser, tuple(choices), self.where(node)) if parser and choices else None
 
     def read_services(self, node: yaml.Node) -> ServiceQuery | None:
-        entries = self.mapping(node, "services", ["for", "needs", "ids"])
+        entries = self.mapping(node, "services", ["for", "needs", "needs_from", "ids"])
         if entries is None:
             return None
         audience = self.name(entries["for"][1], "for") if "for" in entries else None
@@ -389,9 +389,12 @@ class _FileLoader(_Reader):
             if ("ids" in entries)
             else []
         )
+        needs_from = (
+            self.name(entries["needs_from"][1], "needs_from") if "needs_from" in entries else None
+        )
         if audience is None and not ids:
             self.problem(node, "services needs 'for' (who the services are for) or 'ids'")
-        return ServiceQuery(audience, tuple(needs), tuple(ids), self.where(node))
+        return ServiceQuery(audience, tuple(needs), tuple(ids), self.where(node), needs_from)
 
     def read_actions(self, node: yaml.Node) -> list[ActionCall]:
         return self.each(node, "do", self.read_action)

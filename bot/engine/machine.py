@@ -230,8 +230,11 @@ class Engine:
         directory = self.deps.directory
         chosen = [s for s in map(directory.service, query.ids) if s is not None and s.active]
         if query.audience:
-            area = turn.session.answers.get("area") or turn.session.answers.get("nation")
-            for service in directory.find(query.audience, query.needs, area):
+            answers = turn.session.answers
+            area = answers.get("area") or answers.get("nation")
+            chosen_need = answers.get(query.needs_from) if query.needs_from else None
+            needs = (chosen_need,) if chosen_need else query.needs
+            for service in directory.find(query.audience, needs, area):
                 if service not in chosen:
                     chosen.append(service)
         return chosen

@@ -83,6 +83,7 @@ class ServiceQuery:
     needs: tuple[str, ...]
     ids: tuple[str, ...]
     where: Where
+    needs_from: str | None = None  # an answer whose value, when given, is the need to match
 
 
 @dataclass(frozen=True)
