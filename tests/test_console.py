@@ -76,7 +76,7 @@ async def test_a_whole_route_by_numbers_reaches_services_with_sources(
 
 
 async def test_unchecked_facts_say_so(conversations: Conversations, parts: Parts) -> None:
-    _, out = await chat(conversations, parts, ["2", "4", "2"])
+    _, out = await chat(conversations, parts, ["2", "4", "2", "England"])
     assert "Respect Phoneline" in out
     assert "Not yet checked by our team." in out
 

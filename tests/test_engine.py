@@ -210,7 +210,7 @@ def test_every_route_reaches_services_drawn_from_the_directory(parts: Parts) -> 
         "Me": ["Yes, I can talk", "Skip the questions", "Someone to talk to", "England"],
         "Someone I'm worried about": ["Who can help", "England"],
         "I'm a professional or volunteer": ["Where to refer", "Local services", "England"],
-        "I'm worried about my own behaviour": ["No, not right now"],
+        "I'm worried about my own behaviour": ["No, not right now", "England"],
         "I want to understand what abuse is": [
             "This is happening to someone I know",
             "Who can help",
@@ -232,7 +232,8 @@ def test_own_behaviour_route_points_to_the_respect_phoneline(parts: Parts) -> No
     session, _ = fresh(parts)
     press(parts.engine, session, "No, not right now")
     press(parts.engine, session, "I'm worried about my own behaviour")
-    reply = press(parts.engine, session, "No, not right now")
+    press(parts.engine, session, "No, not right now")
+    reply = press(parts.engine, session, "I'd rather not say")
     assert "respect-phoneline" in [c.service_id for c in reply.cards]
 
 

@@ -117,7 +117,8 @@ class ConsoleChat:
         self.show(reply, reply.locale)
         return not reply.ends_session
 
-    async def run(self, read: ReadLine) -> int:
+    async def begin(self) -> bool:
+        """Show where the conversation is: the start, or the saved step after a restart."""
         tr = self._tr()
         self._print(
             tr.gettext(
@@ -128,15 +129,20 @@ class ConsoleChat:
             )
         )
         self._print()
-        if not await self._send(Event.resume()):
+        return await self._send(Event.resume())
+
+    async def enter(self, line: str) -> bool:
+        """One line from the person. False when the conversation has ended."""
+        if not self.interactive:
+            self._print(f"> {line}")
+        if not line.strip():
+            return True
+        return await self._send(self._event(line))
+
+    async def run(self, read: ReadLine) -> int:
+        if not await self.begin():
             return 0
-        while True:
-            line = await read()
-            if line is None:
-                return 0
-            if not self.interactive:
-                self._print(f"> {line}")
-            if not line.strip():
-                continue
-            if not await self._send(self._event(line)):
-                return 0
+        while (line := await read()) is not None:
+            if not await self.enter(line):
+                break
+        return 0
