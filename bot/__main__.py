@@ -11,8 +11,9 @@ from datetime import timedelta
 from pathlib import Path
 
 from bot import logs
-from bot.app import StartupError, build, utc_now
+from bot.app import StartupError, bundled_directory, open_parts, utc_now
 from bot.config import ConfigError, Settings, load_settings
+from bot.directory import cli as directory_cli
 from bot.engine.flows import FlowError, load_flows
 from bot.engine.graph import markdown
 from bot.engine.lint import lint
@@ -43,6 +44,8 @@ def _parser() -> argparse.ArgumentParser:
     console.add_argument("--db", type=Path, help="database file (default: var/pathways.db)")
     console.add_argument("--lang", metavar="CODE", help="language for a new conversation")
 
+    directory_cli.add_commands(commands)
+
     flows = commands.add_parser("flows", help="check the flows or draw them")
     flow_commands = flows.add_subparsers(dest="flows_command", required=True, metavar="ACTION")
     check = flow_commands.add_parser("check", help="lint flows/*.yaml; exit 1 listing problems")
@@ -53,12 +56,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _flows_check(settings: Settings, folder: Path) -> int:
-    from bot.app import load_directory
-
     try:
         spec = load_flows(folder)
         locales = available_locales(settings.locales_dir)
-        problems = lint(spec, load_directory(settings.directory_dir), locales)
+        problems = lint(spec, bundled_directory(settings.directory_dir), locales)
     except FlowError as exc:
         problems = exc.problems
     if problems:
@@ -85,14 +86,21 @@ async def _console(settings: Settings, db_path: Path, lang: str | None) -> int:
     from bot.conversation import Conversations
     from bot.store.db import Database
 
-    parts = build(settings.flows_dir, settings.directory_dir, settings.locales_dir)
-    if lang is not None and lang not in parts.locales:
-        print(f"Unknown language '{lang}'. Available: {', '.join(parts.locales)}", file=sys.stderr)
+    locales = available_locales(settings.locales_dir)
+    if lang is not None and lang not in locales:
+        print(f"Unknown language '{lang}'. Available: {', '.join(locales)}", file=sys.stderr)
         return EXIT_USAGE
     db = await Database.open(db_path)
     try:
+        parts = await open_parts(
+            db, settings.flows_dir, settings.directory_dir, settings.locales_dir
+        )
         conversations = Conversations(
-            parts.engine, db, utc_now, timedelta(minutes=settings.idle_minutes)
+            parts.engine,
+            db,
+            utc_now,
+            timedelta(minutes=settings.idle_minutes),
+            directory=parts.directory,
         )
         interactive = sys.stdin.isatty() and sys.stdout.isatty()
         chat = ConsoleChat(
@@ -110,6 +118,8 @@ def _telegram(settings: Settings) -> int:
 
     try:
         run(settings)
+    except StartupError:
+        raise
     except InvalidToken:
         print(
             "Telegram did not accept TELEGRAM_BOT_TOKEN. Copy it again from @BotFather.",
@@ -128,6 +138,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings()
         # Warnings and errors only, and never a secret or a person's words.
         logs.configure(logging.WARNING, settings.secrets())
+        if args.command == "directory":
+            return asyncio.run(directory_cli.run(settings, args))
         if args.command == "flows":
             folder = args.dir or settings.flows_dir
             if args.flows_command == "check":

@@ -6,14 +6,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bot.directory.loader import DirectoryError
-from bot.directory.memory import MemoryDirectory
+from bot.directory.files import read_folder
+from bot.directory.index import DirectoryIndex, LiveDirectory
+from bot.directory.validate import DirectoryError
 from bot.engine.context import Clock, Deps
 from bot.engine.flows import FlowError, load_flows
 from bot.engine.lint import lint
 from bot.engine.machine import Engine
 from bot.engine.spec import FlowSpec
 from bot.i18n import available_locales
+from bot.store import directory as directory_store
+from bot.store.db import Database
 
 
 class StartupError(Exception):
@@ -27,28 +30,60 @@ def utc_now() -> datetime:
 @dataclass(frozen=True)
 class Parts:
     spec: FlowSpec
-    directory: MemoryDirectory
+    directory: LiveDirectory
     engine: Engine
     locales: tuple[str, ...]
 
 
-def load_directory(directory_dir: Path) -> MemoryDirectory:
+def load_spec(flows_dir: Path) -> FlowSpec:
     try:
-        return MemoryDirectory.from_folder(directory_dir)
+        return load_flows(flows_dir)
+    except FlowError as exc:
+        raise StartupError("The flows have problems:\n" + str(exc)) from exc
+
+
+def bundled_directory(directory_dir: Path) -> DirectoryIndex:
+    try:
+        data = read_folder(directory_dir)
     except DirectoryError as exc:
         raise StartupError("The service directory has problems:\n" + str(exc)) from exc
+    return DirectoryIndex(data.areas, data.services)
+
+
+def assemble(
+    spec: FlowSpec,
+    index: DirectoryIndex,
+    locales: tuple[str, ...],
+    clock: Clock = utc_now,
+    version: int = 0,
+) -> Parts:
+    """Check the flows against this directory and these languages, and build the engine."""
+    problems = lint(spec, index, locales)
+    if problems:
+        raise StartupError("The flows have problems:\n" + "\n".join(map(str, problems)))
+    directory = LiveDirectory(index, version)
+    engine = Engine(spec, Deps(directory=directory, clock=clock, locales=locales))
+    return Parts(spec, directory, engine, locales)
 
 
 def build(flows_dir: Path, directory_dir: Path, locales_dir: Path, clock: Clock = utc_now) -> Parts:
-    """Load and check everything, or raise StartupError listing every problem."""
-    directory = load_directory(directory_dir)
+    """Everything from the files alone (the bundled directory), for checks and tests."""
+    spec = load_spec(flows_dir)
+    return assemble(spec, bundled_directory(directory_dir), available_locales(locales_dir), clock)
+
+
+async def open_parts(
+    db: Database, flows_dir: Path, directory_dir: Path, locales_dir: Path, clock: Clock = utc_now
+) -> Parts:
+    """Everything as a running bot uses it: the directory from the database, filled from the
+    bundled files the first time."""
+    spec = load_spec(flows_dir)
     try:
-        spec = load_flows(flows_dir)
-    except FlowError as exc:
-        raise StartupError("The flows have problems:\n" + str(exc)) from exc
-    locales = available_locales(locales_dir)
-    problems = lint(spec, directory, locales)
-    if problems:
-        raise StartupError("The flows have problems:\n" + "\n".join(map(str, problems)))
-    engine = Engine(spec, Deps(directory=directory, clock=clock, locales=locales))
-    return Parts(spec, directory, engine, locales)
+        async with db.transaction() as conn:
+            await directory_store.seed_if_empty(conn, directory_dir, clock())
+            data = await directory_store.load(conn)
+            version = await directory_store.version(conn)
+    except DirectoryError as exc:
+        raise StartupError("The service directory has problems:\n" + str(exc)) from exc
+    index = DirectoryIndex(data.areas, data.services)
+    return assemble(spec, index, available_locales(locales_dir), clock, version)

@@ -11,9 +11,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import aiosqlite
+
+from bot.directory.index import DirectoryIndex, LiveDirectory
 from bot.engine.context import Clock
 from bot.engine.machine import Engine
 from bot.engine.model import Event, EventKind, Reply, Session, Text, Tracked
+from bot.store import directory as directory_store
 from bot.store import sessions
 from bot.store.db import Database
 
@@ -44,12 +48,23 @@ class Conversations:
         clock: Clock,
         idle_after: timedelta,
         read_text: TextReader | None = None,
+        directory: LiveDirectory | None = None,
     ) -> None:
         self.engine = engine
         self.db = db
         self.clock = clock
         self.idle_after = idle_after
         self.read_text = read_text or (lambda text, _session: Event.typed(text))
+        self.directory = directory
+
+    async def _refresh_directory(self, conn: aiosqlite.Connection) -> None:
+        """Pick up a directory changed by an import or an edit, before the step that uses it."""
+        if self.directory is None:
+            return
+        stored = await directory_store.version(conn)
+        if stored != self.directory.version:
+            data = await directory_store.load(conn)
+            self.directory.replace(DirectoryIndex(data.areas, data.services), stored)
 
     def _idle(self, session: Session, now: datetime) -> bool:
         return session.updated_at is not None and now - session.updated_at >= self.idle_after
@@ -77,6 +92,7 @@ class Conversations:
         now = self.clock()
         wipe: list[Tracked] = []
         async with self.db.transaction() as conn:
+            await self._refresh_directory(conn)
             session = await sessions.load(conn, chat_key)
             cleared = False
             if session is not None and self._idle(session, now):

@@ -11,7 +11,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from bot.app import build
 from bot.channels.telegram.app import ALLOWED_UPDATES, TelegramApp, build_application
 from bot.channels.telegram.flood import PerChatUpdateProcessor
 from bot.channels.telegram.handlers import TelegramChannel
@@ -106,10 +105,8 @@ async def running_bot(
         sleeps.append(seconds)
 
     channels: list[TelegramChannel] = []
-    parts = build(settings.flows_dir, settings.directory_dir, settings.locales_dir, clock=clock)
     app = build_application(
         settings,
-        parts,
         clock=clock,
         sleep=sleep,
         processor=processor,

@@ -7,8 +7,7 @@ import re
 import pytest
 import textstat
 
-from bot.app import Parts
-from bot.directory.memory import MemoryDirectory
+from bot.app import Parts, bundled_directory
 from bot.engine.model import Event, Session
 from bot.engine.spec import PLACEHOLDER
 from tests.conftest import DIRECTORY
@@ -72,7 +71,7 @@ def messages(parts: Parts) -> list[tuple[str, str]]:
 
 def test_no_text_reassures_labels_or_scores(parts: Parts) -> None:
     texts = [(t, str(w)) for t, w in parts.spec.texts()]
-    texts += [(s.description, s.id) for s in MemoryDirectory.from_folder(DIRECTORY).services()]
+    texts += [(s.description, s.id) for s in bundled_directory(DIRECTORY).services()]
     for text, where in texts:
         lowered = text.lower()
         for phrase in FORBIDDEN:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from bot.app import Parts, build
-from bot.directory.memory import MemoryDirectory
+from bot.app import Parts, build, bundled_directory
+from bot.directory.index import DirectoryIndex, LiveDirectory
 from bot.engine.context import Deps
 from bot.engine.machine import Engine
 from bot.engine.model import Contact, Effect, Event, Reply, Session
@@ -75,11 +75,12 @@ def test_danger_shows_the_exact_emergency_wording_with_numbers_from_the_director
 def test_numbers_in_the_emergency_text_come_from_the_directory_not_the_flow(
     clock: FakeClock,
 ) -> None:
-    directory = MemoryDirectory.from_folder(DIRECTORY)
-    silent = directory.service("silent-solution")
+    bundled = bundled_directory(DIRECTORY)
+    silent = bundled.service("silent-solution")
     assert silent is not None
     changed = replace(silent, contacts=(Contact("phone", "999"), Contact("keypad", "77")))
-    directory._services["silent-solution"] = changed
+    services = {s.id: s for s in bundled.services()} | {"silent-solution": changed}
+    directory = LiveDirectory(DirectoryIndex({a.id: a for a in bundled.areas()}, services))
     spec = build(FLOWS, DIRECTORY, LOCALES).spec
     engine = Engine(spec, Deps(directory=directory, clock=clock))
     session = engine.new_session("chat")

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.directory.memory import MemoryDirectory
+from bot.app import bundled_directory
+from bot.directory.index import DirectoryIndex
 from bot.engine.flows import FlowError, FlowProblem, load_flows
 from bot.engine.lint import lint
 from tests.conftest import DIRECTORY, FIXTURES, FLOWS
@@ -16,8 +17,8 @@ MINIMAL = FIXTURES / "flows" / "minimal"
 
 
 @pytest.fixture
-def directory() -> MemoryDirectory:
-    return MemoryDirectory.from_folder(DIRECTORY)
+def directory() -> DirectoryIndex:
+    return bundled_directory(DIRECTORY)
 
 
 @pytest.fixture
@@ -36,7 +37,7 @@ def edit(path: Path, old: str, new: str) -> int:
     return line
 
 
-def problems(folder: Path, directory: MemoryDirectory | None = None) -> list[str]:
+def problems(folder: Path, directory: DirectoryIndex | None = None) -> list[str]:
     try:
         spec = load_flows(folder)
     except FlowError as exc:
@@ -48,11 +49,11 @@ def where(folder: Path, name: str, line: int) -> str:
     return f"{folder / name}:{line}: "
 
 
-def test_the_shipped_flows_pass(directory: MemoryDirectory) -> None:
+def test_the_shipped_flows_pass(directory: DirectoryIndex) -> None:
     assert problems(FLOWS, directory) == []
 
 
-def test_the_minimal_fixture_passes(flows: Path, directory: MemoryDirectory) -> None:
+def test_the_minimal_fixture_passes(flows: Path, directory: DirectoryIndex) -> None:
     assert problems(flows, directory) == []
 
 
@@ -169,14 +170,14 @@ def test_other_contact_details_in_prose_are_refused(flows: Path, detail: str) ->
     assert any("looks like a contact detail" in p for p in problems(flows))
 
 
-def test_a_placeholder_must_exist_in_the_directory(flows: Path, directory: MemoryDirectory) -> None:
+def test_a_placeholder_must_exist_in_the_directory(flows: Path, directory: DirectoryIndex) -> None:
     line = edit(flows / "core.yaml", "Call {emergency.phone} now.", "Call {emergency.fax} now.")
     assert where(flows, "core.yaml", line) + (
         "{emergency.fax}: service 'emergency' has no 'fax' contact"
     ) in problems(flows, directory)
 
 
-def test_a_placeholder_for_an_unknown_service(flows: Path, directory: MemoryDirectory) -> None:
+def test_a_placeholder_for_an_unknown_service(flows: Path, directory: DirectoryIndex) -> None:
     edit(flows / "core.yaml", "Call {emergency.phone} now.", "Call {emergancy.phone} now.")
     assert any(
         "{emergancy.phone}: no service 'emergancy' in the directory" in p

@@ -98,9 +98,23 @@ async def test_services_arrive_as_cards_with_the_buttons_on_the_last(
     assert "0344 375 4307" in (cards[0].plain_text or "")
     assert messages[-1].reply_markup is not None
     assert all(m.reply_markup is None for m in messages[:-1])
-    # What was typed was deleted from the chat and never stored.
-    raw = (tmp_path / "telegram.db").read_bytes() + (tmp_path / "telegram.db-wal").read_bytes()
-    assert b"Bletchley" not in raw
+    # What was typed was deleted from the chat and is not kept with the conversation.
+    with sqlite3.connect(tmp_path / "telegram.db") as conn:
+        rows = repr(conn.execute("SELECT * FROM sessions").fetchall())
+    assert "Bletchley" not in rows and "milton-keynes" in rows
+
+
+async def test_typed_words_are_stored_nowhere(bot: Running, tmp_path: Path) -> None:
+    await bot.say("/start")
+    await bot.tap("No, not right now")
+    await bot.tap("Me")
+    await bot.tap("Yes, I can talk")
+    await bot.tap("Skip the questions")
+    await bot.tap("Someone to talk to")
+    await bot.say("Quokkaville-7731 is where I live")
+    files = [tmp_path / name for name in ("telegram.db", "telegram.db-wal", "telegram.db-shm")]
+    raw = b"".join(path.read_bytes() for path in files if path.exists())
+    assert b"Quokkaville" not in raw
 
 
 async def test_quick_exit_deletes_every_message_and_says_what_it_could_not(

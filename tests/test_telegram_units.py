@@ -20,6 +20,7 @@ from bot.channels.telegram.render import (
     split_text,
 )
 from bot.channels.telegram.sender import Blocked, GaveUp, Sender
+from bot.directory.hours import parse_hours
 from bot.engine.model import Button, Contact, Event, EventKind, ServiceCard
 from bot.i18n import translator
 from bot.logs import REDACTED, RedactingFilter
@@ -55,7 +56,7 @@ def test_directory_text_is_escaped_and_renders_literally() -> None:
         name="<b>Bold</b> & Co",
         description="Use <script>alert(1)</script> & more",
         contacts=(Contact("phone", "0808 2000 247", "Call <free>"),),
-        hours="24/7",
+        hours=parse_hours("24/7"),
         source="a & b",
         verified_on=None,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
+from bot.directory.hours import describe
 from bot.engine.model import ServiceCard
 from bot.i18n import Translator, _
 
@@ -22,8 +23,13 @@ def card_lines(card: ServiceCard, tr: Translator) -> list[str]:
     for contact in card.contacts:
         label = contact.label or tr.gettext(CONTACT_NAMES.get(contact.kind, contact.kind))
         lines.append(f"{label}: {contact.value}")
-    if card.hours:
-        lines.append(tr.gettext(_("Open: {hours}")).replace("{hours}", card.hours))
+    hours = describe(card.hours, tr.format_locale, tr.gettext)
+    if card.open_now is not None:
+        now = tr.gettext(_("Open now.") if card.open_now else _("Closed now."))
+        hours = f"{now} {hours}"
+    lines.append(hours)
+    if card.hours_note:
+        lines.append(card.hours_note)
     if card.verified_on:
         checked = tr.date(date.fromisoformat(card.verified_on))
         source = tr.gettext(_("Source: {source}. Checked on {date}."))

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
 
+from bot.directory.hours import UNKNOWN, Hours
 from bot.engine.model import Contact
 
 # Who a service is for. A flow's signposting step names one of these.
@@ -12,7 +15,38 @@ AUDIENCES: frozenset[str] = frozenset(
     {"everyone", "victim", "friend", "professional", "own_behaviour"}
 )
 
+# What a service helps with. Flows ask for these; the directory tags services with them.
+NEEDS: frozenset[str] = frozenset(
+    {
+        "emergency",
+        "police",
+        "report",
+        "refer",
+        "talk",
+        "safe_place",
+        "legal",
+        "housing",
+        "children",
+        "money",
+        "disclosure",
+        "emotional",
+        "own_behaviour",
+        "training",
+        "men",
+        "lgbt",
+        "older",
+        "honour",
+        "young",
+        "disability",
+        "immigration",
+        "sexual_violence",
+        "stalking",
+    }
+)
+
 CONTACT_KINDS: frozenset[str] = frozenset({"phone", "text", "email", "web", "webchat", "keypad"})
+AREA_KINDS: tuple[str, ...] = ("uk", "nation", "county", "local")
+NATIONS: tuple[str, ...] = ("england", "wales", "scotland", "northern-ireland")
 
 
 @dataclass(frozen=True)
@@ -34,14 +68,21 @@ class Service:
     needs: tuple[str, ...]
     areas: tuple[str, ...]
     contacts: tuple[Contact, ...]
-    hours: str
     source: str
-    verified_on: str | None
-    around_the_clock: bool = False  # a 24-hour line, always shown for the person's nation
+    verified_on: str | None  # ISO date of the last check against the source; None: never
+    hours: Hours = UNKNOWN
+    hours_note: str = ""  # a caveat in words, e.g. "hours have changed over time"
+    languages: tuple[str, ...] = ()
+    nation_helpline: bool = False  # the 24-hour line of its nation: always shown there
     active: bool = True
+    # The description in other languages, by locale code; English is `description`.
+    translations: Mapping[str, str] = field(default_factory=dict)
 
     def contact(self, kind: str) -> Contact | None:
         return next((c for c in self.contacts if c.kind == kind), None)
+
+    def described(self, locale: str) -> str:
+        return self.translations.get(locale) or self.description
 
 
 class DirectoryQueries(Protocol):
@@ -56,5 +97,11 @@ class DirectoryQueries(Protocol):
     def nation_of(self, area_id: str) -> str | None: ...
 
     def find(
-        self, audience: str | None, needs: tuple[str, ...], area_id: str | None
+        self,
+        audience: str | None,
+        needs: tuple[str, ...],
+        area_id: str | None,
+        at: datetime | None = None,
     ) -> list[Service]: ...
+
+    def open_now(self, service: Service, at: datetime) -> bool | None: ...

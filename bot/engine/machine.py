@@ -8,6 +8,7 @@ session's state name through the shared machine, and `step` returns a neutral `R
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 
 from transitions import EventData, Machine
 
@@ -217,36 +218,39 @@ class Engine:
             notices=tuple(turn.notices),
             text=self.fill(state.text),
             buttons=() if Effect.END in effects else self.buttons(state.name),
-            cards=tuple(_card(s) for s in self._services(turn, state)),
+            cards=tuple(self._services(turn, state)),
             effects=effects,
             accepts_text=state.input is not None,
             locale=turn.session.locale,
         )
 
-    def _services(self, turn: Turn, state: StateSpec) -> list[Service]:
+    def _services(self, turn: Turn, state: StateSpec) -> list[ServiceCard]:
         query = state.services
         if query is None:
             return []
         directory = self.deps.directory
+        now = self.deps.clock()
         chosen = [s for s in map(directory.service, query.ids) if s is not None and s.active]
         if query.audience:
             answers = turn.session.answers
             area = answers.get("area") or answers.get("nation")
             chosen_need = answers.get(query.needs_from) if query.needs_from else None
             needs = (chosen_need,) if chosen_need else query.needs
-            for service in directory.find(query.audience, needs, area):
+            for service in directory.find(query.audience, needs, area, now):
                 if service not in chosen:
                     chosen.append(service)
-        return chosen
+        locale = turn.session.locale
+        return [self._card(service, locale, now) for service in chosen]
 
-
-def _card(service: Service) -> ServiceCard:
-    return ServiceCard(
-        service_id=service.id,
-        name=service.name,
-        description=service.description,
-        contacts=service.contacts,
-        hours=service.hours,
-        source=service.source,
-        verified_on=service.verified_on,
-    )
+    def _card(self, service: Service, locale: str, now: datetime) -> ServiceCard:
+        return ServiceCard(
+            service_id=service.id,
+            name=service.name,
+            description=service.described(locale),
+            contacts=service.contacts,
+            hours=service.hours,
+            source=service.source,
+            verified_on=service.verified_on,
+            hours_note=service.hours_note,
+            open_now=self.deps.directory.open_now(service, now),
+        )

@@ -12,6 +12,8 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
+from bot.directory.hours import Hours
+
 
 class EventKind(Enum):
     START = "start"  # a new conversation, or /start
@@ -131,11 +133,13 @@ class ServiceCard:
 
     service_id: str
     name: str
-    description: str
+    description: str  # in the conversation's language where the directory has it
     contacts: tuple[Contact, ...]
-    hours: str
+    hours: Hours
     source: str
     verified_on: str | None  # ISO date, or None when nobody has checked it yet
+    hours_note: str = ""
+    open_now: bool | None = None  # None when the hours are not known
 
 
 class Effect(Enum):

@@ -21,7 +21,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot.app import Parts, build, utc_now
+from bot.app import utc_now
 from bot.channels.telegram.flood import PerChatUpdateProcessor
 from bot.channels.telegram.handlers import TelegramChannel
 from bot.channels.telegram.sender import Sender, Sleep
@@ -43,7 +43,6 @@ TelegramApp = Application[Any, Any, Any, Any, Any, Any]
 
 def build_application(
     settings: Settings,
-    parts: Parts,
     *,
     clock: Clock = utc_now,
     sleep: Sleep = asyncio.sleep,
@@ -54,7 +53,7 @@ def build_application(
     """The Application with every handler; nothing is contacted until it is initialised."""
     if not settings.token:
         raise ValueError("a bot token is needed for the Telegram channel")
-    channel = TelegramChannel(parts, settings, clock, Sender(sleep=sleep))
+    channel = TelegramChannel(settings, clock, Sender(sleep=sleep))
 
     async def post_init(application: TelegramApp) -> None:
         await channel.open()
@@ -107,8 +106,7 @@ def build_application(
 
 def run(settings: Settings) -> None:
     """Start Pathways on Telegram and run until stopped (Ctrl-C or SIGTERM)."""
-    parts = build(settings.flows_dir, settings.directory_dir, settings.locales_dir)
-    application = build_application(settings, parts)
+    application = build_application(settings)
     if settings.webhook is None:
         log.warning("starting on Telegram with long polling")
         application.run_polling(allowed_updates=ALLOWED_UPDATES, drop_pending_updates=False)

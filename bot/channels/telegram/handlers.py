@@ -18,7 +18,7 @@ from telegram.constants import ChatMemberStatus, ChatType
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import ContextTypes
 
-from bot.app import Parts
+from bot.app import Parts, open_parts
 from bot.channels.interpret import interpret
 from bot.channels.telegram.render import escape, parse_callback, render
 from bot.channels.telegram.sender import Blocked, GaveUp, Sender
@@ -63,8 +63,8 @@ def _tracked(message: Message) -> Tracked:
 
 
 class TelegramChannel:
-    def __init__(self, parts: Parts, settings: Settings, clock: Clock, sender: Sender) -> None:
-        self.parts = parts
+    def __init__(self, settings: Settings, clock: Clock, sender: Sender) -> None:
+        self._parts: Parts | None = None
         self.settings = settings
         self.clock = clock
         self.sender = sender
@@ -95,19 +95,39 @@ class TelegramChannel:
     # -- lifecycle ----------------------------------------------------------------------------
 
     async def open(self) -> None:
-        self._db = await Database.open(self.settings.db_path)
+        """Open the database and load the flows and the stored directory."""
+        settings = self.settings
+        self._db = await Database.open(settings.db_path)
+        try:
+            self._parts = await open_parts(
+                self._db,
+                settings.flows_dir,
+                settings.directory_dir,
+                settings.locales_dir,
+                self.clock,
+            )
+        except BaseException:
+            await self.close()
+            raise
         self._conversations = Conversations(
-            self.parts.engine,
+            self._parts.engine,
             self._db,
             self.clock,
-            timedelta(minutes=self.settings.idle_minutes),
+            timedelta(minutes=settings.idle_minutes),
             read_text=self._read_text,
+            directory=self._parts.directory,
         )
 
     async def close(self) -> None:
         if self._db is not None:
             await self._db.close()
             self._db = None
+
+    @property
+    def parts(self) -> Parts:
+        if self._parts is None:
+            raise RuntimeError("the Telegram channel is not open")
+        return self._parts
 
     @property
     def conversations(self) -> Conversations:
