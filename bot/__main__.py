@@ -156,6 +156,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         return EXIT_OK
+    except Exception:
+        # Through logging, so the redaction filter sees the traceback before anyone does.
+        logging.getLogger("bot").exception("Pathways stopped on an unexpected error")
+        return EXIT_PROBLEMS
 
 
 if __name__ == "__main__":

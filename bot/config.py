@@ -62,7 +62,7 @@ def _positive_int(env: Mapping[str, str], name: str, default: int, unit: str = "
     raw = env.get(name, "").strip()
     if not raw:
         return default
-    if not raw.isdigit() or int(raw) < 1:
+    if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
         raise ConfigError(f"{name} must be a whole number of {unit}, 1 or more (got '{raw}')")
     return int(raw)
 
@@ -83,9 +83,10 @@ def _api_base_url(env: Mapping[str, str]) -> str | None:
     if not raw:
         return None
     if not re.match(r"^https?://[^/\s]+(/\S*)?$", raw):
+        # The value is not repeated: a mistaken paste could hold the token.
         raise ConfigError(
             "TELEGRAM_API_BASE_URL must be an http(s) address ending where the token goes, "
-            f"like http://127.0.0.1:8081/bot (got '{raw}')"
+            "like http://127.0.0.1:8081/bot"
         )
     return raw
 

@@ -18,8 +18,9 @@ from bot.engine.context import Clock
 from bot.engine.machine import Engine
 from bot.engine.model import Event, EventKind, Reply, Session, Text, Tracked
 from bot.store import directory as directory_store
-from bot.store import sessions
+from bot.store import sessions, wipes
 from bot.store.db import Database
+from bot.store.wipes import PendingWipe
 
 # Turns typed words into an event, knowing the conversation's step and language.
 TextReader = Callable[[str, Session], Event]
@@ -29,8 +30,14 @@ TextReader = Callable[[str, Session], Event]
 class Outcome:
     reply: Reply
     session: Session  # as it stands after the step (an ended one is already forgotten)
-    wipe: tuple[Tracked, ...] = ()  # messages to delete now: on exit, or of an idle chat
+    # Messages to delete now (on exit, or of a chat left idle), recorded as pending wipes in
+    # the same transaction: they stay recorded until the deletion has succeeded.
+    wipes: tuple[PendingWipe, ...] = ()
     noted: bool = False  # the one-off note asked for is due now (it was not given before)
+
+    @property
+    def wipe(self) -> tuple[Tracked, ...]:
+        return tuple(m for w in self.wipes for m in w.messages)
 
     @property
     def ended(self) -> bool:
@@ -90,14 +97,20 @@ class Conversations:
         and it is recorded as given in the same transaction.
         """
         now = self.clock()
-        wipe: list[Tracked] = []
+        pending: list[PendingWipe] = []
+
+        async def wipe_later(messages: list[Tracked]) -> None:
+            wipe_id = await wipes.add(conn, chat_key, messages, now)
+            if wipe_id is not None:
+                pending.append(PendingWipe(wipe_id, chat_key, tuple(messages), now))
+
         async with self.db.transaction() as conn:
             await self._refresh_directory(conn)
             session = await sessions.load(conn, chat_key)
             cleared = False
             if session is not None and self._idle(session, now):
                 await sessions.delete(conn, chat_key)
-                wipe.extend(session.messages)
+                await wipe_later(session.messages)
                 session, cleared = None, True
             if session is None:
                 session = self.engine.new_session(chat_key, locale)
@@ -114,26 +127,43 @@ class Conversations:
             if reply.ends_session:
                 await sessions.delete(conn, chat_key)
                 if reply.wipes:
-                    wipe.extend(session.messages)
+                    await wipe_later(session.messages)
             else:
                 await sessions.save(conn, session, now)
+        if cleared or reply.ends_session:
+            await self.db.checkpoint()
         if cleared:
             notice = self.engine.message("idle_cleared")
             reply = dataclasses.replace(reply, notices=(notice, *reply.notices))
-        return Outcome(reply, session, tuple(wipe), noted)
+        return Outcome(reply, session, tuple(pending), noted)
 
     async def track(
         self, chat_key: str, sent: list[Tracked], live_message_id: int | None = None
     ) -> bool:
-        """Remember messages sent in a live conversation, so a later wipe removes them."""
+        """Remember messages sent in a live conversation, so a later wipe removes them.
+
+        If the conversation ended meanwhile (an exit, or the idle sweep), the messages are
+        recorded as a pending wipe instead, so they are deleted too. Returns False then.
+        """
         async with self.db.transaction() as conn:
-            return await sessions.add_messages(conn, chat_key, sent, live_message_id)
+            if await sessions.add_messages(conn, chat_key, sent, live_message_id):
+                return True
+            await wipes.add(conn, chat_key, sent, self.clock())
+            return False
+
+    async def wipe_later(self, chat_key: str, messages: list[Tracked], after: timedelta) -> None:
+        """Delete these messages (a farewell, say) once `after` has passed."""
+        async with self.db.transaction() as conn:
+            await wipes.add(conn, chat_key, messages, self.clock() + after)
 
     async def forget(self, chat_key: str) -> Session | None:
-        """Erase the conversation now (the person blocked the bot, or asked to be forgotten)."""
+        """Erase the conversation now (the person blocked the bot, or asked to be forgotten),
+        with anything still waiting to be deleted: nothing can be deleted any more."""
         async with self.db.transaction() as conn:
             session = await sessions.load(conn, chat_key)
             await sessions.delete(conn, chat_key)
+            await wipes.forget_chat(conn, chat_key)
+        await self.db.checkpoint()
         return session
 
     async def idle(self) -> list[Session]:
@@ -141,7 +171,22 @@ class Conversations:
         async with self.db.transaction() as conn:
             return await sessions.idle_since(conn, self.clock() - self.idle_after)
 
-    async def end_if_unchanged(self, session: Session) -> bool:
-        """Forget an idle conversation, unless the person came back meanwhile."""
+    async def retire(self, session: Session) -> bool:
+        """End an idle conversation, unless the person came back meanwhile: its messages
+        become a pending wipe, in the same transaction."""
         async with self.db.transaction() as conn:
-            return await sessions.delete(conn, session.chat_key, if_updated_at=session.updated_at)
+            ended = await sessions.delete(conn, session.chat_key, if_updated_at=session.updated_at)
+            if ended:
+                await wipes.add(conn, session.chat_key, session.messages, self.clock())
+        if ended:
+            await self.db.checkpoint()
+        return ended
+
+    async def due_wipes(self) -> list[PendingWipe]:
+        async with self.db.transaction() as conn:
+            return await wipes.due(conn, self.clock())
+
+    async def wiped(self, wipe_id: int) -> None:
+        async with self.db.transaction() as conn:
+            await wipes.done(conn, wipe_id)
+        await self.db.checkpoint()

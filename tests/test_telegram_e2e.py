@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from bot.channels.telegram.flood import PerChatUpdateProcessor
+from bot.engine.model import Event
 from tests.conftest import DIRECTORY, FakeClock
 from tests.fakebot import TOKEN, FakeBotApi
 from tests.telegram_support import CHAT, Running, running_bot, settings_for
@@ -410,3 +411,115 @@ async def test_the_webhook_refuses_requests_without_the_secret(
                 await bot.channel.wait_handled(target)
         assert "First, are you in danger right now?" in bot.text()
         assert fake.calls("setWebhook")[0]["secret_token"] == "s3cret-token"
+
+
+# -- nothing is left behind, whatever goes wrong ------------------------------------------------
+
+
+def pending_wipes(path: Path) -> int:
+    with sqlite3.connect(path) as conn:
+        return int(conn.execute("SELECT count(*) FROM pending_wipes").fetchone()[0])
+
+
+async def test_a_failed_quick_exit_is_retried_until_the_chat_is_clear(
+    bot: Running, fake: FakeBotApi, tmp_path: Path
+) -> None:
+    await walk_to_services(bot)
+    fake.inject("deleteMessages", "500", times=4)  # more than the bot's retries
+    await bot.tap("Quick exit")
+    # Nothing claims the chat was cleared while it was not, and nothing was forgotten.
+    assert "This chat has been cleared" not in bot.text()
+    assert pending_wipes(tmp_path / "telegram.db") == 1
+    await bot.channel.sweep(bot.app.bot)
+    assert [m for m in fake.chat(CHAT) if m.from_bot] == []
+    assert pending_wipes(tmp_path / "telegram.db") == 0
+
+
+async def test_messages_the_bot_never_recorded_are_wiped_too(
+    bot: Running, fake: FakeBotApi
+) -> None:
+    await bot.say("/start")
+    await bot.tap("No, not right now")
+    # A message sent but never recorded (as after a crash between sending and recording, or a
+    # duplicate left by a retry after a timeout).
+    await bot.app.bot.send_message(CHAT, "an unrecorded message")
+    await bot.say("what now?")  # answered with a new message, recorded as usual
+    await bot.tap("Me")
+    await bot.tap("Quick exit")
+    assert "an unrecorded message" not in bot.text()
+    assert len(fake.chat(CHAT)) == 1
+
+
+async def test_the_farewell_itself_is_cleared_later(
+    bot: Running, fake: FakeBotApi, clock: FakeClock
+) -> None:
+    await bot.say("/start")
+    await bot.say("/exit")
+    assert len(fake.chat(CHAT)) == 1
+    clock.advance(minutes=15)
+    await bot.channel.sweep(bot.app.bot)
+    assert fake.chat(CHAT) == []
+
+
+async def test_one_chat_in_trouble_does_not_stop_the_others_being_cleared(
+    bot: Running, fake: FakeBotApi, clock: FakeClock
+) -> None:
+    first, second = 5101, 5102
+    await bot.say("/start", chat=first)
+    await bot.say("/start", chat=second)
+    clock.advance(minutes=16)
+    fake.inject("deleteMessages", "500", times=4)  # the first chat's wipe fails
+    assert await bot.channel.sweep(bot.app.bot) == 2
+    assert [m for m in fake.chat(second) if m.from_bot] == []
+    assert [m for m in fake.chat(first) if m.from_bot]  # still there, to be tried again
+    await bot.channel.sweep(bot.app.bot)
+    assert [m for m in fake.chat(first) if m.from_bot] == []
+
+
+async def test_a_terminal_chat_in_the_same_database_does_not_disturb_telegram(
+    bot: Running, fake: FakeBotApi, clock: FakeClock
+) -> None:
+    await bot.channel.conversations.handle("console", Event.start())
+    await bot.say("/start")
+    clock.advance(minutes=16)
+    assert await bot.channel.sweep(bot.app.bot) == 1
+    assert fake.chat(CHAT) == []
+
+
+async def test_a_quick_exit_gets_through_a_flood(
+    fake: FakeBotApi, tmp_path: Path, clock: FakeClock
+) -> None:
+    processor = PerChatUpdateProcessor(rate=20, burst=2, max_pending=3)
+    async with running_bot(fake, settings_for(fake, tmp_path), clock, processor) as bot:
+        await bot.say("/start")
+        for number in range(15):
+            fake.send_text(CHAT, f"secret words {number}")
+        fake.send_text(CHAT, "/exit")
+        await fake.until(
+            lambda f: any("cleared and closed" in (m.plain_text or "") for m in f.chat(CHAT))
+        )
+        await fake.until(lambda f: not f.pending_updates)
+        assert processor.dropped > 0
+    # Every typed message is gone, read or dropped, and only the farewell remains.
+    assert [m.plain_text for m in fake.chat(CHAT) if not m.from_bot] == []
+    assert session_rows(tmp_path / "telegram.db") == 0
+
+
+async def test_typing_start_again_always_gets_a_reply(bot: Running, fake: FakeBotApi) -> None:
+    await bot.say("/start")
+    sent = len(fake.calls("sendMessage"))
+    await bot.say("/start")
+    assert len(fake.calls("sendMessage")) == sent + 1
+
+
+async def test_nothing_of_the_chat_lingers_in_the_database_files_once_cleared(
+    bot: Running, tmp_path: Path, clock: FakeClock
+) -> None:
+    await walk_to_services(bot)
+    await bot.tap("Quick exit")
+    clock.advance(minutes=15)
+    await bot.channel.sweep(bot.app.bot)  # the farewell goes too
+    files = [tmp_path / name for name in ("telegram.db", "telegram.db-wal", "telegram.db-shm")]
+    raw = b"".join(path.read_bytes() for path in files if path.exists())
+    assert f"tg:{CHAT}".encode() not in raw
+    assert session_rows(tmp_path / "telegram.db") == 0

@@ -80,5 +80,11 @@ class Database:
                 raise
             await self.conn.execute("COMMIT")
 
+    async def checkpoint(self) -> None:
+        """Fold the write-ahead log into the database and empty it, so erased rows do not
+        linger in the -wal file (secure_delete then zeroes them in the main file)."""
+        async with self._lock:
+            await self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
     async def close(self) -> None:
         await self.conn.close()

@@ -12,7 +12,6 @@ from telegram.constants import ParseMode
 from telegram.ext import (
     Application,
     ApplicationBuilder,
-    BaseUpdateProcessor,
     CallbackQueryHandler,
     ChatMemberHandler,
     ContextTypes,
@@ -46,7 +45,7 @@ def build_application(
     *,
     clock: Clock = utc_now,
     sleep: Sleep = asyncio.sleep,
-    processor: BaseUpdateProcessor | None = None,
+    processor: PerChatUpdateProcessor | None = None,
     timeout: float = 10.0,
     on_channel: Callable[[TelegramChannel], None] | None = None,
 ) -> TelegramApp:
@@ -54,6 +53,11 @@ def build_application(
     if not settings.token:
         raise ValueError("a bot token is needed for the Telegram channel")
     channel = TelegramChannel(settings, clock, Sender(sleep=sleep))
+    processor = processor or PerChatUpdateProcessor()
+    # A quick exit is never dropped by the flood guard, and the idle sweep waits its turn in
+    # a chat so it never races a reply being sent there.
+    processor.keep = channel.must_keep
+    channel.chat_turn = processor.chat_turn
 
     async def post_init(application: TelegramApp) -> None:
         await channel.open()
@@ -76,7 +80,7 @@ def build_application(
                 link_preview_options=LinkPreviewOptions(is_disabled=True),
             )
         )
-        .concurrent_updates(processor or PerChatUpdateProcessor())
+        .concurrent_updates(processor)
         .connect_timeout(timeout)
         .read_timeout(timeout)
         .write_timeout(timeout)
@@ -95,10 +99,11 @@ def build_application(
     application.add_handler(MessageHandler(private, channel.on_message))
     application.add_handler(MessageHandler(~filters.ChatType.PRIVATE, channel.on_other_chat))
     application.add_error_handler(channel.on_error)
-    if application.job_queue is not None:
-        application.job_queue.run_repeating(
-            sweep_job, interval=settings.sweep_seconds, first=settings.sweep_seconds
-        )
+    if application.job_queue is None:
+        raise RuntimeError("auto-clear needs python-telegram-bot's job queue (the job-queue extra)")
+    application.job_queue.run_repeating(
+        sweep_job, interval=settings.sweep_seconds, first=settings.sweep_seconds
+    )
     if on_channel is not None:
         on_channel(channel)
     return application

@@ -2,9 +2,13 @@
 slowed down without slowing anyone else.
 
 Each chat has its own lock (so its updates run one at a time, in the order they came) and its
-own token bucket (so a burst is allowed, then one update per `1/rate` seconds). A chat with
-more than `max_pending` updates waiting has the rest dropped; a dropped button press is still
-answered, so the person's app does not spin.
+own token bucket (so a burst is allowed, then one update per `1/rate` seconds). Only once a
+chat's turn has come does an update take one of the `workers` places, so chats waiting on
+their own bucket never hold up anyone else.
+
+A chat with more than `max_pending` updates waiting has the rest dropped, except those that
+must never be lost (`keep`, e.g. a quick exit). A dropped message is still deleted from the
+chat, and a dropped button press is still answered.
 """
 
 from __future__ import annotations
@@ -12,15 +16,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from telegram import Update
+from telegram.constants import ChatType
 from telegram.error import TelegramError
 from telegram.ext import BaseUpdateProcessor
 
 log = logging.getLogger(__name__)
+
+# PTB's own limit: set high, because a place is taken as soon as an update arrives, even when
+# it will then wait for its chat's turn. The real limit on work is `workers`.
+ARRIVALS = 100_000
 
 
 @dataclass
@@ -31,18 +40,27 @@ class _ChatQueue:
     refreshed: float = 0.0
 
 
+def _never(_update: object) -> bool:
+    return False
+
+
 class PerChatUpdateProcessor(BaseUpdateProcessor):
+    PRUNE_ABOVE = 1024
+
     def __init__(
         self,
-        max_concurrent_updates: int = 256,
+        workers: int = 64,
         rate: float = 2.0,
         burst: int = 8,
         max_pending: int = 20,
+        keep: Callable[[object], bool] = _never,
     ) -> None:
-        super().__init__(max_concurrent_updates)
+        super().__init__(ARRIVALS)
         self.rate = rate
         self.burst = burst
         self.max_pending = max_pending
+        self.keep = keep
+        self._workers = asyncio.Semaphore(workers)
         self._chats: dict[int, _ChatQueue] = {}
         self.dropped = 0
 
@@ -52,28 +70,43 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
     async def shutdown(self) -> None:
         self._chats.clear()
 
+    def _queue(self, chat_id: int) -> _ChatQueue:
+        return self._chats.setdefault(chat_id, _ChatQueue(tokens=float(self.burst)))
+
+    @contextlib.asynccontextmanager
+    async def chat_turn(self, chat_id: int) -> AsyncIterator[None]:
+        """Hold a chat's turn: nothing else happens in that chat meanwhile (the idle sweep
+        uses this so it never races a reply being sent)."""
+        chat = self._queue(chat_id)
+        chat.pending += 1
+        try:
+            async with chat.lock:
+                yield
+        finally:
+            chat.pending -= 1
+
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
         chat_id = self._chat_id(update)
         if chat_id is None:
-            await coroutine
+            async with self._workers:
+                await coroutine
             return
-        chat = self._chats.setdefault(chat_id, _ChatQueue(tokens=float(self.burst)))
-        if chat.pending >= self.max_pending:
+        chat = self._queue(chat_id)
+        if chat.pending >= self.max_pending and not self.keep(update):
             self.dropped += 1
             self._close(coroutine)
-            await self._answer_dropped(update)
+            await self._clear_dropped(update)
             return
         chat.pending += 1
         try:
             async with chat.lock:
                 await self._take_token(chat)
-                await coroutine
+                async with self._workers:
+                    await coroutine
         finally:
             chat.pending -= 1
             if len(self._chats) > self.PRUNE_ABOVE:
                 self._prune()
-
-    PRUNE_ABOVE = 1024
 
     def _prune(self) -> None:
         """Forget idle chats whose bucket has refilled: they would start full anyway."""
@@ -108,7 +141,13 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
             close()
 
     @staticmethod
-    async def _answer_dropped(update: object) -> None:
-        if isinstance(update, Update) and update.callback_query is not None:
-            with contextlib.suppress(TelegramError):
+    async def _clear_dropped(update: object) -> None:
+        """A dropped update still leaves no trace: delete the message, answer the button."""
+        if not isinstance(update, Update):
+            return
+        with contextlib.suppress(TelegramError):
+            if update.callback_query is not None:
                 await update.callback_query.answer()
+            message = update.message
+            if message is not None and message.chat.type == ChatType.PRIVATE:
+                await message.delete()

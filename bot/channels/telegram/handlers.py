@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from datetime import timedelta
 from typing import Any
 
@@ -20,7 +20,7 @@ from telegram.ext import ContextTypes
 
 from bot.app import Parts, open_parts
 from bot.channels.interpret import interpret
-from bot.channels.telegram.render import escape, parse_callback, render
+from bot.channels.telegram.render import Rendered, escape, parse_callback, render
 from bot.channels.telegram.sender import Blocked, GaveUp, Sender
 from bot.channels.telegram.wipe import Wiper, WipeReport
 from bot.config import Settings
@@ -29,27 +29,40 @@ from bot.engine.context import Clock
 from bot.engine.model import Event, Session, Tracked
 from bot.i18n import Translator, negotiate, translator
 from bot.store.db import Database
+from bot.store.wipes import PendingWipe
 
 log = logging.getLogger(__name__)
 
+KEY_PREFIX = "tg:"  # Telegram conversations, apart from the terminal chat's in one database
 SHOWN_LIMIT = 10_000  # chats whose live message content is remembered (in memory only)
 TYPED_NOTE = "typed_deleted"  # session flag: the person has been told typed messages go
 # Callback data that no button of this bot carries: the engine answers "expired".
 _FORGED = Event.button("", from_state="")
 
+Context = ContextTypes.DEFAULT_TYPE
+Handler = Callable[["TelegramChannel", Update, Context], Coroutine[Any, Any, None]]
+ChatTurn = Callable[[int], contextlib.AbstractAsyncContextManager[None]]
 
-Handler = Callable[
-    ["TelegramChannel", Update, ContextTypes.DEFAULT_TYPE], Coroutine[Any, Any, None]
-]
+
+def chat_key(chat_id: int) -> str:
+    return f"{KEY_PREFIX}{chat_id}"
+
+
+def chat_id_of(key: str) -> int | None:
+    """The Telegram chat of a conversation key, or None for another channel's conversation."""
+    if not key.startswith(KEY_PREFIX):
+        return None
+    try:
+        return int(key.removeprefix(KEY_PREFIX))
+    except ValueError:
+        return None
 
 
 def counted(handler: Handler) -> Handler:
     """Count the update as handled however the handler ends."""
 
     @functools.wraps(handler)
-    async def wrapper(
-        self: TelegramChannel, update: Update, context: ContextTypes.DEFAULT_TYPE
-    ) -> None:
+    async def wrapper(self: TelegramChannel, update: Update, context: Context) -> None:
         try:
             await handler(self, update, context)
         finally:
@@ -62,12 +75,20 @@ def _tracked(message: Message) -> Tracked:
     return Tracked(message.message_id, int(message.date.timestamp()))
 
 
+@contextlib.asynccontextmanager
+async def _no_turns(_chat_id: int) -> AsyncIterator[None]:
+    yield
+
+
 class TelegramChannel:
-    def __init__(self, settings: Settings, clock: Clock, sender: Sender) -> None:
+    def __init__(
+        self, settings: Settings, clock: Clock, sender: Sender, chat_turn: ChatTurn = _no_turns
+    ) -> None:
         self._parts: Parts | None = None
         self.settings = settings
         self.clock = clock
         self.sender = sender
+        self.chat_turn = chat_turn
         self.wiper = Wiper(sender)
         self._db: Database | None = None
         self._conversations: Conversations | None = None
@@ -76,21 +97,6 @@ class TelegramChannel:
         self.handled = 0
         self._progress: asyncio.Condition | None = None
         self._shown: dict[int, tuple[int, str]] = {}
-
-    async def _count_handled(self) -> None:
-        self.handled += 1
-        if self._progress is None:
-            self._progress = asyncio.Condition()
-        async with self._progress:
-            self._progress.notify_all()
-
-    async def wait_handled(self, count: int) -> None:
-        """Wait until `count` updates in all have been handled (callers bound the wait with
-        `asyncio.timeout`)."""
-        if self._progress is None:
-            self._progress = asyncio.Condition()
-        async with self._progress:
-            await self._progress.wait_for(lambda: self.handled >= count)
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -135,6 +141,21 @@ class TelegramChannel:
             raise RuntimeError("the Telegram channel is not open")
         return self._conversations
 
+    async def _count_handled(self) -> None:
+        self.handled += 1
+        if self._progress is None:
+            self._progress = asyncio.Condition()
+        async with self._progress:
+            self._progress.notify_all()
+
+    async def wait_handled(self, count: int) -> None:
+        """Wait until `count` updates in all have been handled (callers bound the wait with
+        `asyncio.timeout`)."""
+        if self._progress is None:
+            self._progress = asyncio.Condition()
+        async with self._progress:
+            await self._progress.wait_for(lambda: self.handled >= count)
+
     # -- reading --------------------------------------------------------------------------------
 
     def _tr(self, locale: str) -> Translator:
@@ -148,29 +169,45 @@ class TelegramChannel:
         user = update.effective_user
         return negotiate(user.language_code if user else None, self.parts.locales)
 
+    def must_keep(self, update: object) -> bool:
+        """Updates the flood guard may never drop: a way out (quick exit above all), and news
+        that the bot was blocked or added somewhere."""
+        if not isinstance(update, Update):
+            return False
+        if update.my_chat_member is not None:
+            return True
+        if update.callback_query is not None:
+            event = parse_callback(update.callback_query.data)
+            return event is not None and event.from_state is None
+        text = update.message.text if update.message is not None else None
+        if not text or self._parts is None:
+            return False
+        event = interpret(text, None, (), self.parts.spec, self._tr("en"))
+        return event.from_state is None and event.trigger in self.parts.spec.ways_out
+
     # -- handlers -------------------------------------------------------------------------------
 
     @counted
-    async def on_message(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def on_message(self, update: Update, context: Context) -> None:
         """Typed text, a command, or anything else (a sticker, a photo) in a private chat."""
         message, chat = update.effective_message, update.effective_chat
         if message is None or chat is None:
             return
-        note = TYPED_NOTE if self.settings.delete_typed else None
+        key = chat_key(chat.id)
         try:
             # Delete what the person typed as soon as it has been read. Only a message that
             # could not be deleted now is tracked, for the next wipe to try again.
             gone = self.settings.delete_typed and await self._delete_typed(context.bot, message)
             outcome = await self.conversations.handle(
-                str(chat.id),
+                key,
                 message.text or "",  # anything but text reads as "please use the buttons"
                 self._locale(update),
                 incoming=None if gone else _tracked(message),
-                note_once=note,
+                note_once=TYPED_NOTE if gone else None,
             )
-            await self._deliver(context.bot, chat.id, outcome)
+            await self._deliver(context.bot, chat.id, outcome, newest_id=message.message_id)
         except Blocked:
-            await self.conversations.forget(str(chat.id))
+            await self.conversations.forget(key)
         except GaveUp as exc:
             log.warning("gave up on a message update: %s", exc)
 
@@ -181,27 +218,30 @@ class TelegramChannel:
             return False
 
     @counted
-    async def on_callback(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def on_callback(self, update: Update, context: Context) -> None:
         query = update.callback_query
         if query is None:
             return
         answered = False
+        chat = query.message.chat if query.message is not None else None
         try:
-            chat = query.message.chat if query.message is not None else None
             if chat is None or chat.type != ChatType.PRIVATE or chat.id != query.from_user.id:
                 # Not a button of a private chat with this person: nothing to do but answer.
                 return
             event = parse_callback(query.data) or _FORGED
-            outcome = await self.conversations.handle(str(chat.id), event, self._locale(update))
+            outcome = await self.conversations.handle(
+                chat_key(chat.id), event, self._locale(update)
+            )
             expired = self.parts.spec.message("expired")
             notice = next((n for n in outcome.reply.notices if n.msgid == expired), None)
             tr = self._tr(outcome.reply.locale)
             await self._answer(query, tr.render(notice) if notice else None)
             answered = True
-            await self._deliver(context.bot, chat.id, outcome)
+            assert query.message is not None
+            await self._deliver(context.bot, chat.id, outcome, pressed=query.message.message_id)
         except Blocked:
-            if query.message is not None:
-                await self.conversations.forget(str(query.message.chat.id))
+            if chat is not None:
+                await self.conversations.forget(chat_key(chat.id))
         except GaveUp as exc:
             log.warning("gave up on a button update: %s", exc)
         finally:
@@ -209,7 +249,7 @@ class TelegramChannel:
                 await self._answer(query, None)
 
     @counted
-    async def on_membership(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def on_membership(self, update: Update, context: Context) -> None:
         """Added to a group or channel: leave without a word. Blocked: forget the person."""
         member: ChatMemberUpdated | None = update.my_chat_member
         if member is None:
@@ -219,39 +259,57 @@ class TelegramChannel:
             if status not in (ChatMemberStatus.LEFT, ChatMemberStatus.BANNED):
                 await self._leave(context.bot, member.chat)
         elif status == ChatMemberStatus.BANNED:
-            await self.conversations.forget(str(member.chat.id))
+            await self.conversations.forget(chat_key(member.chat.id))
 
     @counted
-    async def on_other_chat(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def on_other_chat(self, update: Update, context: Context) -> None:
         """Any message in a group, supergroup or channel: say nothing about the bot, and leave."""
         if update.effective_chat is not None:
             await self._leave(context.bot, update.effective_chat)
 
-    async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def on_error(self, update: object, context: Context) -> None:
         kind = type(context.error).__name__ if context.error else "unknown"
         log.error("error while handling an update: %s", kind)
 
     # -- auto-clear ----------------------------------------------------------------------------
 
     async def sweep(self, bot: Bot) -> int:
-        """Wipe and end every conversation left idle. Returns how many were ended.
+        """End every Telegram conversation left idle, and carry out every wipe that is due
+        (including ones that failed before). Returns how many conversations were ended.
 
-        Runs every `sweep_seconds` and once at start-up, so a chat whose time ran out while the
-        bot was stopped is cleared as soon as it is back.
+        Runs every `sweep_seconds` and once at start-up, so a chat whose time ran out while
+        the bot was stopped is cleared as soon as it is back. One chat's trouble never stops
+        the others being cleared.
         """
         ended = 0
         for session in await self.conversations.idle():
-            chat_id = int(session.chat_key)
-            try:
-                await self.wiper.wipe(bot, chat_id, session.messages, self.clock())
-            except Blocked:
-                pass  # nothing can be deleted any more; forget the conversation all the same
-            except GaveUp as exc:
-                log.warning("auto-clear will try again: %s", exc)
+            chat_id = chat_id_of(session.chat_key)
+            if chat_id is None:
+                continue  # the terminal chat's, cleared when it is next used
+            async with self.chat_turn(chat_id):
+                if await self.conversations.retire(session):
+                    ended += 1
+        for pending in await self.conversations.due_wipes():
+            chat_id = chat_id_of(pending.chat_key)
+            if chat_id is None:
+                await self.conversations.wiped(pending.id)
                 continue
-            if await self.conversations.end_if_unchanged(session):
-                ended += 1
+            try:
+                async with self.chat_turn(chat_id):
+                    await self._carry_out(bot, chat_id, pending)
+            except Exception as exc:
+                log.warning("a wipe will be tried again: %s", type(exc).__name__)
         return ended
+
+    async def _carry_out(
+        self, bot: Bot, chat_id: int, pending: PendingWipe, newest_id: int | None = None
+    ) -> WipeReport:
+        try:
+            report = await self.wiper.wipe(bot, chat_id, pending.messages, self.clock(), newest_id)
+        except Blocked:
+            report = WipeReport(0, 0, 0)  # nothing can be deleted any more
+        await self.conversations.wiped(pending.id)
+        return report
 
     # -- sending --------------------------------------------------------------------------------
 
@@ -266,53 +324,76 @@ class TelegramChannel:
     async def _send(self, bot: Bot, chat_id: int, text: str, **extra: object) -> Message:
         return await self.sender.call(bot.send_message, chat_id, text, **extra)
 
-    async def _deliver(self, bot: Bot, chat_id: int, outcome: Outcome) -> None:
+    async def _deliver(
+        self,
+        bot: Bot,
+        chat_id: int,
+        outcome: Outcome,
+        pressed: int | None = None,
+        newest_id: int | None = None,
+    ) -> None:
+        """Wipe what the step ended, then show its reply. `pressed` is the message whose button
+        was pressed (the step may be shown by editing it); `newest_id` the person's message."""
         reply, tr = outcome.reply, self._tr(outcome.reply.locale)
         report = WipeReport(0, 0, 0)
-        if outcome.wipe:
-            report = await self.wiper.wipe(bot, chat_id, outcome.wipe, self.clock())
+        for pending in outcome.wipes:
+            done = await self._carry_out(bot, chat_id, pending, newest_id or pressed)
+            report = WipeReport(
+                report.deleted + done.deleted, report.too_old + done.too_old, report.calls
+            )
         if outcome.ended:
             await self._farewell(bot, chat_id, outcome, tr, report)
             return
-        footer = self.parts.engine.message("auto_clear", minutes=str(self.settings.idle_minutes))
         if outcome.noted:
             reply = outcome.with_notice(self.parts.engine.message("typed_deleted"))
+        footer = self.parts.engine.message("auto_clear", minutes=str(self.settings.idle_minutes))
         rendered = render(reply, tr, footer)
         live = outcome.session.live_message_id
-        if rendered.single and live is not None and not outcome.wipe:
-            if self._shown.get(chat_id) == (live, rendered.digest):
-                return  # the step is on screen exactly as it would be edited to
-            try:
-                await self.sender.call(
-                    bot.edit_message_text,
-                    rendered.step[0],
-                    chat_id=chat_id,
-                    message_id=live,
-                    reply_markup=rendered.keyboard,
-                )
-                self._remember_shown(chat_id, live, rendered.digest)
+        if pressed is not None and pressed == live and rendered.single and not outcome.wipes:
+            if await self._edit(bot, chat_id, live, rendered):
                 return
-            except BadRequest as exc:
-                if "not modified" in str(exc).lower():
-                    self._remember_shown(chat_id, live, rendered.digest)
-                    return
-                # The message is gone (deleted, or too old to edit): send a new one instead.
-        if live is not None and not outcome.wipe:
+        elif live is not None and not outcome.wipes:
             # Only the newest message keeps buttons: older ones would only say "expired".
-            with contextlib.suppress(BadRequest):
+            with contextlib.suppress(BadRequest, GaveUp):
                 await self.sender.call(
                     bot.edit_message_reply_markup, chat_id=chat_id, message_id=live
                 )
+        await self._send_new(bot, chat_id, rendered)
+
+    async def _edit(self, bot: Bot, chat_id: int, live: int, rendered: Rendered) -> bool:
+        """Show the step in place of the live message. False when that cannot be done."""
+        if self._shown.get(chat_id) == (live, rendered.digest):
+            return True  # already shows exactly this; Telegram would refuse the edit
+        try:
+            await self.sender.call(
+                bot.edit_message_text,
+                rendered.step[0],
+                chat_id=chat_id,
+                message_id=live,
+                reply_markup=rendered.keyboard,
+            )
+        except BadRequest as exc:
+            if "not modified" not in str(exc).lower():
+                return False  # gone, or too old to edit: send a new one instead
+        self._remember_shown(chat_id, live, rendered.digest)
+        return True
+
+    async def _send_new(self, bot: Bot, chat_id: int, rendered: Rendered) -> None:
         texts = [*rendered.step, *rendered.cards]
         sent: list[Tracked] = []
-        for position, text in enumerate(texts, start=1):
-            markup = rendered.keyboard if position == len(texts) else None
-            message = await self._send(bot, chat_id, text, reply_markup=markup)
-            sent.append(_tracked(message))
-        live_id = sent[-1].message_id if rendered.single else None
-        if live_id is not None:
-            self._remember_shown(chat_id, live_id, rendered.digest)
-        await self.conversations.track(str(chat_id), sent, live_id)
+        try:
+            for position, text in enumerate(texts, start=1):
+                markup = rendered.keyboard if position == len(texts) else None
+                message = await self._send(bot, chat_id, text, reply_markup=markup)
+                sent.append(_tracked(message))
+        finally:
+            # Record each message that did go out, even if a later one failed, so that a
+            # wipe removes it. If the conversation ended meanwhile, they are wiped instead.
+            if sent:
+                live_id = sent[-1].message_id if rendered.single and len(sent) == 1 else None
+                if live_id is not None:
+                    self._remember_shown(chat_id, live_id, rendered.digest)
+                await self.conversations.track(chat_key(chat_id), sent, live_id)
 
     def _remember_shown(self, chat_id: int, message_id: int, digest: str) -> None:
         """What the live message shows, so an identical edit (which Telegram refuses as "not
@@ -325,8 +406,10 @@ class TelegramChannel:
     async def _farewell(
         self, bot: Bot, chat_id: int, outcome: Outcome, tr: Translator, report: WipeReport
     ) -> None:
-        """After a quick exit: say honestly what could not be removed. Nothing is tracked any
-        more; the conversation is already forgotten."""
+        """After a quick exit: say honestly what could not be removed. The farewell itself is
+        deleted once the idle time has passed, so it does not linger as a trace; a cover
+        message, if configured, stays as the chat's last message."""
+        self._shown.pop(chat_id, None)
         parts = [
             tr.render(outcome.reply.text),
             tr.render(self.parts.engine.message("exit_telegram")),
@@ -335,6 +418,11 @@ class TelegramChannel:
             parts.append(
                 tr.render(self.parts.engine.message("exit_too_old", count=str(report.too_old)))
             )
-        await self._send(bot, chat_id, escape("\n\n".join(parts)))
+        farewell = await self._send(bot, chat_id, escape("\n\n".join(parts)))
+        await self.conversations.wipe_later(
+            chat_key(chat_id),
+            [_tracked(farewell)],
+            timedelta(minutes=self.settings.idle_minutes),
+        )
         if self.settings.cover_message:
             await self._send(bot, chat_id, escape(self.settings.cover_message))
