@@ -9,6 +9,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import time
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -44,6 +45,16 @@ class Settings:
     delete_typed: bool = True
     cover_message: str | None = None
     sweep_seconds: int = 30
+    owner_ids: frozenset[int] = frozenset()  # service managers who may add and remove editors
+    stale_days: int = 180  # entries not checked for this long are listed for managers
+    reminder_time: time = time(9, 0)  # when managers get the daily stale-entries list (UK time)
+
+    @property
+    def api_file_url(self) -> str | None:
+        """Where files are downloaded from, beside the Bot API address."""
+        if self.api_base_url and self.api_base_url.rstrip("/").endswith("/bot"):
+            return self.api_base_url.rstrip("/")[: -len("/bot")] + "/file/bot"
+        return None
 
     def secrets(self) -> tuple[str, ...]:
         """Values that must never reach a log."""
@@ -91,6 +102,28 @@ def _api_base_url(env: Mapping[str, str]) -> str | None:
     return raw
 
 
+def _owner_ids(env: Mapping[str, str]) -> frozenset[int]:
+    raw = env.get("PATHWAYS_OWNER_IDS", "").strip()
+    ids = [part.strip() for part in raw.replace(";", ",").split(",") if part.strip()]
+    if not all(part.isascii() and part.isdigit() for part in ids):
+        raise ConfigError(
+            "PATHWAYS_OWNER_IDS must be numeric Telegram user ids separated by commas "
+            "(not @usernames, which can change hands); ask @userinfobot for yours"
+        )
+    return frozenset(int(part) for part in ids)
+
+
+def _reminder_time(env: Mapping[str, str]) -> time:
+    raw = env.get("PATHWAYS_REMINDER_TIME", "").strip()
+    if not raw:
+        return time(9, 0)
+    try:
+        return time.fromisoformat(raw)
+    except ValueError:
+        message = f"PATHWAYS_REMINDER_TIME must be a time like 09:00 (got '{raw}')"
+        raise ConfigError(message) from None
+
+
 def _webhook(env: Mapping[str, str]) -> Webhook | None:
     url = env.get("PATHWAYS_WEBHOOK_URL", "").strip()
     if not url:
@@ -133,4 +166,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         delete_typed=_flag(env, "PATHWAYS_DELETE_TYPED", True),
         cover_message=env.get("PATHWAYS_COVER_MESSAGE", "").strip() or None,
         sweep_seconds=_positive_int(env, "PATHWAYS_SWEEP_SECONDS", 30, unit="seconds"),
+        owner_ids=_owner_ids(env),
+        stale_days=_positive_int(env, "PATHWAYS_STALE_DAYS", 180, unit="days"),
+        reminder_time=_reminder_time(env),
     )

@@ -17,7 +17,7 @@ from bot.directory.hours import describe
 from bot.directory.index import DirectoryIndex
 from bot.directory.model import AUDIENCES, NEEDS
 from bot.directory.validate import DirectoryError
-from bot.engine.lint import lint
+from bot.engine.lint import directory_problems
 from bot.store import directory as directory_store
 from bot.store.db import Database
 
@@ -92,8 +92,7 @@ def _validate(settings: Settings, path: Path) -> int:
 def _flow_problems(settings: Settings, data: DirectoryData) -> list[str]:
     """What the flows need from the directory (e.g. {emergency.phone}) that it would lack."""
     spec = load_spec(settings.flows_dir)
-    index = DirectoryIndex(data.areas, data.services)
-    return [str(p) for p in lint(spec, index) if "{" in p.message or "directory" in p.message]
+    return directory_problems(spec, DirectoryIndex(data.areas, data.services))
 
 
 async def _import(settings: Settings, path: Path, dry_run: bool, out: TextIO) -> int:

@@ -173,7 +173,8 @@ def _safe_cell(value: str) -> str:
     return "'" + value if value.startswith(FORMULA_STARTS) else value
 
 
-def _csv_cell(field: str, value: Any) -> str:
+def cell_text(field: str, value: Any) -> str:
+    """A record's field as a spreadsheet cell holds it (also how the admin chat shows it)."""
     if field == "contacts":
         lines = []
         for contact in value:
@@ -199,7 +200,7 @@ def to_csv(services: Iterable[Service]) -> str:
     writer.writerow(columns)
     for service in ordered:
         record = service_to_record(service)
-        row = [_csv_cell(field, record[field]) for field in columns if field in record]
+        row = [cell_text(field, record[field]) for field in columns if field in record]
         row += [service.translations.get(code, "") for code in locales]
         writer.writerow([_safe_cell(cell) for cell in row])
     return out.getvalue()

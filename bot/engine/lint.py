@@ -166,3 +166,10 @@ def lint(
     if directory is not None:
         problems.extend(_service_problems(spec, directory))
     return sorted(problems)
+
+
+def directory_problems(spec: FlowSpec, directory: DirectoryQueries) -> list[str]:
+    """What the flows need from the directory (e.g. {emergency.phone}) that it lacks: checked
+    before any import or edit is saved, so the conversation can never lose a detail."""
+    found = [*_text_problems(spec, directory), *_service_problems(spec, directory)]
+    return [str(p) for p in found if p.message.startswith(("{", "no service"))]

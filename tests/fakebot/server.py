@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Self
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from .schema import (
     MAX_CALLBACK_ANSWER,
@@ -190,6 +190,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self) -> None:
         body = self._read_body()
+        if self.path.startswith("/file/"):
+            self._serve_file()
+            return
         content_type = self.headers.get("Content-Type", "")
         answer = self.server.api._answer(self.path, content_type, body)
         if isinstance(answer, _Dropped):
@@ -207,6 +210,16 @@ class _Handler(BaseHTTPRequestHandler):
         except OSError:
             # The client gave up (e.g. its read timeout fired during a "timeout" fault).
             self.close_connection = True
+
+    def _serve_file(self) -> None:
+        data = self.server.api.download(self.path)
+        status, payload = (200, data) if data is not None else (404, b"Not Found")
+        self.send_response(status)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+        self.wfile.flush()
 
     def _read_body(self) -> bytes:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
@@ -305,6 +318,7 @@ class FakeBotApi:
         self._callbacks: set[str] = set()
         self._next_callback = 1
         self._next_file = 1
+        self._files: dict[str, bytes] = {}  # file_id -> content, for getFile and downloads
         self._faults: dict[str, deque[tuple[str, int]]] = {}
         self._removed: set[str] = set()
         self._responders: dict[str, Responder] = {}
@@ -326,6 +340,7 @@ class FakeBotApi:
             "setMyShortDescription": self._set_my_short_description,
             "sendMessage": self._send_message,
             "sendDocument": self._send_document,
+            "getFile": self._get_file,
             "editMessageText": self._edit_message_text,
             "editMessageReplyMarkup": self._edit_message_reply_markup,
             "answerCallbackQuery": self._answer_callback_query,
@@ -387,6 +402,11 @@ class FakeBotApi:
         return int(self._server.server_address[1])
 
     @property
+    def base_file_url(self) -> str:
+        """Where files are downloaded from, in PTB's `base_file_url` form."""
+        return f"http://127.0.0.1:{self.port}/file/bot"
+
+    @property
     def base_url(self) -> str:
         """What PTB's `base_url` takes: the token and method are appended to it."""
         return f"http://127.0.0.1:{self.port}/bot"
@@ -432,6 +452,51 @@ class FakeBotApi:
             stored = self._store(chat_id, chat, sender, fields, from_bot=False)
             self._queue({"message": copy.deepcopy(stored.raw)})
             return stored.message_id
+
+    def send_document(
+        self, chat_id: int, filename: str, data: bytes, *, mime_type: str = "text/csv"
+    ) -> int:
+        """A user sends a file (a spreadsheet, say); the bot can fetch it with getFile."""
+        with self._cond:
+            number = self._next_file
+            self._next_file += 1
+            file_id = f"upload{number}"
+            self._files[file_id] = data
+        document = {
+            "file_id": file_id,
+            "file_unique_id": f"uupload{number}",
+            "file_name": filename,
+            "mime_type": mime_type,
+            "file_size": len(data),
+        }
+        return self.send_message(chat_id, document=document)
+
+    def file_data(self, file_id: str) -> bytes:
+        """The content of a file sent by the bot or a user."""
+        with self._cond:
+            return self._files[file_id]
+
+    def _get_file(self, params: dict[str, Any]) -> dict[str, Any]:
+        file_id = params["file_id"]
+        with self._cond:
+            data = self._files.get(file_id)
+        if data is None:
+            raise bad_request("invalid file_id")
+        return {
+            "file_id": file_id,
+            "file_unique_id": f"u{file_id}",
+            "file_size": len(data),
+            "file_path": f"documents/{file_id}",
+        }
+
+    def download(self, path: str) -> bytes | None:
+        """What GET /file/bot<token>/<file_path> serves: the file's bytes, or None."""
+        # PTB percent-encodes the path, including the colon in the token.
+        match = re.fullmatch(r"/file/bot([^/]*)/documents/([^/]+)", unquote(urlsplit(path).path))
+        if match is None or match.group(1) != self.token:
+            return None
+        with self._cond:
+            return self._files.get(match.group(2))
 
     def send_sticker(self, chat_id: int, *, emoji: str = "🙂", language_code: str = "en") -> int:
         """A user sends a sticker: a message with no text, which a text-only bot must survive."""
@@ -994,6 +1059,8 @@ class FakeBotApi:
                 mime_type=document.content_type,
                 file_size=len(document.data),
             )
+            with self._cond:
+                self._files[info["file_id"]] = document.data
         elif isinstance(document, str):
             info["file_id"] = document
         return self._send_generic("document", params, {"document": info})

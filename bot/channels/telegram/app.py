@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from telegram import LinkPreviewOptions, Update
 from telegram.constants import ParseMode
@@ -70,6 +71,10 @@ def build_application(
     async def sweep_job(context: ContextTypes.DEFAULT_TYPE) -> None:
         await channel.sweep(context.bot)
 
+    async def reminder_job(context: ContextTypes.DEFAULT_TYPE) -> None:
+        if channel.admin_chat is not None:
+            await channel.admin_chat.remind(context.bot)
+
     builder = (
         ApplicationBuilder()
         .token(settings.token)
@@ -89,6 +94,8 @@ def build_application(
     )
     if settings.api_base_url:
         builder = builder.base_url(settings.api_base_url)
+    if settings.api_file_url:
+        builder = builder.base_file_url(settings.api_file_url)
     application = builder.build()
 
     private = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE
@@ -104,6 +111,9 @@ def build_application(
     application.job_queue.run_repeating(
         sweep_job, interval=settings.sweep_seconds, first=settings.sweep_seconds
     )
+    # The daily list of entries not checked lately, for service managers only.
+    london = settings.reminder_time.replace(tzinfo=ZoneInfo("Europe/London"))
+    application.job_queue.run_daily(reminder_job, time=london)
     if on_channel is not None:
         on_channel(channel)
     return application

@@ -18,8 +18,11 @@ from telegram.constants import ChatMemberStatus, ChatType
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import ContextTypes
 
+from bot.admin.service import Admin
 from bot.app import Parts, open_parts
 from bot.channels.interpret import interpret
+from bot.channels.telegram.admin import PREFIX as ADMIN_PREFIX
+from bot.channels.telegram.admin import AdminChat
 from bot.channels.telegram.render import Rendered, escape, parse_callback, render
 from bot.channels.telegram.sender import Blocked, GaveUp, Sender
 from bot.channels.telegram.wipe import Wiper, WipeReport
@@ -92,6 +95,7 @@ class TelegramChannel:
         self.wiper = Wiper(sender)
         self._db: Database | None = None
         self._conversations: Conversations | None = None
+        self.admin_chat: AdminChat | None = None
         # Updates fully handled so far, and a way to wait for that number: how tests and
         # benchmarks know the bot has finished with an update, without sleeping.
         self.handled = 0
@@ -123,6 +127,8 @@ class TelegramChannel:
             read_text=self._read_text,
             directory=self._parts.directory,
         )
+        admin = Admin(self._db, self._parts.spec, settings.owner_ids, self.clock)
+        self.admin_chat = AdminChat(admin, self._db, self.sender, self.clock, settings.stale_days)
 
     async def close(self) -> None:
         if self._db is not None:
@@ -193,6 +199,8 @@ class TelegramChannel:
         message, chat = update.effective_message, update.effective_chat
         if message is None or chat is None:
             return
+        if await self._for_admin(update, context, message):
+            return
         key = chat_key(chat.id)
         try:
             # Delete what the person typed as soon as it has been read. Only a message that
@@ -211,6 +219,22 @@ class TelegramChannel:
         except GaveUp as exc:
             log.warning("gave up on a message update: %s", exc)
 
+    async def _for_admin(self, update: Update, context: Context, message: Message) -> bool:
+        """A service manager's admin message. Anyone else's /admin is an unknown command."""
+        user = update.effective_user
+        if user is None or self.admin_chat is None:
+            return False
+        typed = message.text or ""
+        if not await self.admin_chat.wants(user.id, typed, message.document is not None):
+            return False
+        try:
+            await self.admin_chat.on_message(
+                context.bot, message.chat.id, user.id, typed, message.document
+            )
+        except (Blocked, GaveUp, TelegramError) as exc:
+            log.warning("an admin message failed: %s", type(exc).__name__)
+        return True
+
     async def _delete_typed(self, bot: Bot, message: Message) -> bool:
         try:
             return await self.sender.call(bot.delete_message, message.chat.id, message.message_id)
@@ -227,6 +251,9 @@ class TelegramChannel:
         try:
             if chat is None or chat.type != ChatType.PRIVATE or chat.id != query.from_user.id:
                 # Not a button of a private chat with this person: nothing to do but answer.
+                return
+            if await self._admin_button(update, context, query, chat.id):
+                answered = True
                 return
             event = parse_callback(query.data) or _FORGED
             outcome = await self.conversations.handle(
@@ -247,6 +274,21 @@ class TelegramChannel:
         finally:
             if not answered:
                 await self._answer(query, None)
+
+    async def _admin_button(
+        self, update: Update, context: Context, query: CallbackQuery, chat_id: int
+    ) -> bool:
+        """An admin button pressed by a manager. Anyone else's is like any expired button."""
+        is_admin = (query.data or "").startswith(ADMIN_PREFIX)
+        if not is_admin or self.admin_chat is None:
+            return False
+        if await self.admin_chat.admin.role(query.from_user.id) is None:
+            return False
+        try:
+            await self.admin_chat.on_button(context.bot, query, chat_id, query.from_user.id)
+        except (Blocked, GaveUp, TelegramError) as exc:
+            log.warning("an admin button failed: %s", type(exc).__name__)
+        return True
 
     @counted
     async def on_membership(self, update: Update, context: Context) -> None:

@@ -1,0 +1,1 @@
+"""Service managers keep the directory true: the operations, and the words of the admin chat."""
