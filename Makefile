@@ -6,12 +6,14 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test lint typecheck flows-check flows-graph pytest console clean help
+.PHONY: run test lint typecheck flows-check flows-graph pytest console clean help \
+        translations translations-update
 
 help:
 	@echo "make run          start Pathways (terminal chat when TELEGRAM_BOT_TOKEN is not set)"
 	@echo "make test         lint, type-check, check the flows and run every test"
 	@echo "make flows-graph  regenerate docs/flows.md from flows/*.yaml"
+	@echo "make translations-update  re-extract locales/messages.pot and merge it into each .po"
 	@echo "make clean        remove the virtual environment and local data in var/"
 
 # The virtual environment is rebuilt whenever pyproject.toml changes.
@@ -23,10 +25,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $@
 
-run: $(STAMP)
+run: $(STAMP) translations
 	$(BIN)/python -m bot run
 
-console: $(STAMP)
+console: $(STAMP) translations
 	$(BIN)/python -m bot console
 
 lint: $(STAMP)
@@ -42,10 +44,24 @@ flows-check: $(STAMP)
 flows-graph: $(STAMP)
 	$(BIN)/python -m bot flows graph > docs/flows.md
 
-pytest: $(STAMP)
+pytest: $(STAMP) translations
 	$(BIN)/python -m pytest
 
-test: lint typecheck flows-check pytest
+test: translations lint typecheck flows-check pytest
+
+# Translations (docs/translations.md). The .po catalogues are committed; the .mo files they
+# compile to are built here, never committed, and rebuilt whenever their .po changes.
+CATALOGUES := $(wildcard locales/*/LC_MESSAGES/messages.po)
+
+translations: $(CATALOGUES:.po=.mo)
+
+locales/%/LC_MESSAGES/messages.mo: locales/%/LC_MESSAGES/messages.po $(STAMP)
+	$(BIN)/pybabel compile --statistics -d locales -D messages -l $*
+
+# After changing flows/*.yaml or a _() string: then translate what is new and run `make test`.
+translations-update: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg --project=Pathways -o locales/messages.pot .
+	$(BIN)/pybabel update -i locales/messages.pot -d locales -D messages
 
 clean:
 	rm -rf $(VENV) var

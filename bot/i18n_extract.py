@@ -1,0 +1,278 @@
+"""A Babel extractor for `flows/*.yaml`, and the template extraction the tests compare against.
+
+The flows' English text is the gettext msgid, so `pybabel extract -F babel.cfg` has to read the
+YAML as well as the code. The extractor walks the YAML node tree the way `bot.engine.flows`
+does (same keys, same `strip()`), so each msgid is exactly the string the engine looks up.
+It is registered as the `pathways_flows` entry point in the `babel.extractors` group.
+
+Each text carries a translator comment saying where it is shown and what to keep, because a
+translator sees one string at a time and "Yes" after "Are you afraid?" is not the same word in
+every language as "Yes" after "Have they ever choked you?".
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Iterator, Mapping
+from pathlib import Path
+from typing import IO, Any
+
+import yaml
+from babel.messages.catalog import Catalog
+from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir, extract_python
+from babel.messages.frontend import parse_mapping_cfg
+
+from bot.engine.spec import PLACEHOLDER
+
+# (line, function name, message, translator comments): what Babel expects of an extractor.
+Extracted = tuple[int, str | None, str, list[str]]
+
+MAPPING_FILE = "babel.cfg"
+TEMPLATE = Path("locales") / "messages.pot"
+
+# Words that stay as they are in every language: names of schemes, services and codes that a
+# person may need to say or recognise (a pharmacist knows "ANI", not a translation of it).
+PROTECTED_TERMS: tuple[str, ...] = (
+    "ANI",
+    "emergencySMS",
+    "Clare's Law",
+    "Crimestoppers",
+    "IDVA",
+    "MARAC",
+    "MK9",
+    "Telegram",
+    "LGBT+",
+    "FGM",
+)
+
+_MESSAGE_PARAM = re.compile(r"\{[a-z_]+\}")
+_EMERGENCY_STATES = frozenset({"core.emergency"})
+
+# When each of flows/core.yaml's short messages is shown (the keys are REQUIRED_MESSAGES).
+MESSAGE_ROLES: Mapping[str, str] = {
+    "expired": "shown when an old button is pressed, above the current step",
+    "use_buttons": "shown when someone types where the step only has buttons",
+    "not_understood": "shown when typed words could not be understood",
+    "welcome_back": "shown when a saved conversation carries on",
+    "idle_cleared": "shown when a chat left idle was cleared",
+    "auto_clear": "small print under every step",
+    "typed_deleted": "said once, after the person's first typed message is deleted",
+    "exit_telegram": "after a quick exit on Telegram: how to remove the chat from the list",
+    "exit_too_old": "after a quick exit, when some messages were too old to delete",
+}
+
+# Where the strings marked with _() in the code are shown, by file; and a note for the ones a
+# translator could not place from the words alone.
+CODE_PLACES: Mapping[str, str] = {
+    "cards.py": "on a service card",
+    "console.py": "in the terminal chat only (not on Telegram)",
+    "hours.py": "opening hours on a service card",
+}
+CODE_NOTES: Mapping[str, str] = {
+    "Phone": "label before a phone number",
+    "Text": "label before a number to send a text message (SMS) to",
+    "Email": "label before an e-mail address",
+    "Website": "label before a web address",
+    "Webchat": "label before the address of a web chat",
+    "Press": "label before the key to press during a call (e.g. 55)",
+    "{days}, {times}": 'e.g. "Monday to Friday, 10:00 to 16:00"',
+    "{previous}. {next}": "joins two sentences about opening hours",
+    "{first} to {last}": 'a run of days, e.g. "Monday to Friday"; day names come from '
+    "Babel in the nominative, so a dash may read better than a word that changes them",
+    "{start} to {end}": 'opening and closing times, e.g. "10:00 to 16:00"',
+    "{start} to {end} the next day": 'times past midnight, e.g. "20:00 to 02:00 the next day"',
+    "{items}, {item}": "adds one more item to a list",
+    "{items} and {last}": "adds the last item to a list",
+}
+
+
+def _scalar(node: yaml.Node | None) -> str | None:
+    if isinstance(node, yaml.ScalarNode) and str(node.value).strip():
+        return str(node.value).strip()  # exactly as bot.engine.flows reads a text
+    return None
+
+
+def _entries(node: yaml.Node | None) -> dict[str, tuple[yaml.Node, yaml.Node]]:
+    if not isinstance(node, yaml.MappingNode):
+        return {}
+    return {
+        str(key.value): (key, value)
+        for key, value in node.value
+        if isinstance(key, yaml.ScalarNode)
+    }
+
+
+def _line(node: yaml.Node) -> int:
+    return int(node.start_mark.line) + 1
+
+
+def _keep_note(text: str) -> str:
+    """What the translator must carry over unchanged."""
+    notes: list[str] = []
+    placeholders = sorted(set(PLACEHOLDER.findall(text)))
+    if placeholders:
+        names = ", ".join("{" + ".".join(p) + "}" for p in placeholders)
+        notes.append(f"keep {names} exactly: the directory fills in the number or address")
+    params = sorted(set(_MESSAGE_PARAM.findall(text)))
+    if params:
+        notes.append(f"keep {', '.join(params)} exactly: the code fills in a number")
+    terms = [t for t in PROTECTED_TERMS if t in text]
+    if terms:
+        notes.append(f"keep {', '.join(terms)} in English")
+    return "; ".join(notes)
+
+
+def _comment(where: str, what: str, text: str, hint: str = "") -> list[str]:
+    parts = [f"{where} {what}"]
+    if hint:
+        parts.append(hint)
+    keep = _keep_note(text)
+    if keep:
+        parts.append(keep)
+    return ["; ".join(parts)]
+
+
+def _state_hint(qualified: str, text: str) -> str:
+    if qualified in _EMERGENCY_STATES:
+        return (
+            "EMERGENCY TEXT: the meaning must stay exact (call 999; on a mobile, press 55 when "
+            "asked; text 999 after registering with emergencySMS; ask for ANI at a pharmacy)"
+        )
+    if text.rstrip().endswith("?"):
+        return "a question; keep it gentle, short and plain"
+    return "what the person reads at this step; plain, warm words"
+
+
+def _sets_locale(actions: tuple[yaml.Node, yaml.Node] | None) -> bool:
+    """A language menu button: its `do:` list has a `set_locale: <code>` action."""
+    if actions is None or not isinstance(actions[1], yaml.SequenceNode):
+        return False
+    return any("set_locale" in _entries(action) for action in actions[1].value)
+
+
+def _button_labels(
+    state_node: yaml.Node, where_file: str, qualified: str, question: str | None
+) -> Iterator[Extracted]:
+    buttons = _entries(state_node).get("buttons")
+    if buttons is None or not isinstance(buttons[1], yaml.SequenceNode):
+        return
+    for button in buttons[1].value:
+        fields = _entries(button)
+        if "label" not in fields:
+            continue
+        label = _scalar(fields["label"][1])
+        if label is None:
+            continue
+        line = _line(fields["label"][1])
+        where = f"{where_file}:{line} state {qualified}:"
+        if _sets_locale(fields.get("do")):
+            comment = [
+                f"{where} a language's name in that language, in the language menu; "
+                "copy it unchanged so people can find their own language"
+            ]
+            yield line, None, label, comment
+            continue
+        answers = f'answers "{question}"' if question else "a short button"
+        yield line, None, label, _comment(where, "button label", label, answers)
+
+
+def _states(
+    top: Mapping[str, tuple[yaml.Node, yaml.Node]], flow: str, file: str
+) -> Iterator[Extracted]:
+    if "states" not in top:
+        return
+    for name, (_key, state_node) in _entries(top["states"][1]).items():
+        qualified = f"{flow}.{name}"
+        fields = _entries(state_node)
+        question: str | None = None
+        if "text" in fields:
+            text = _scalar(fields["text"][1])
+            if text is not None:
+                line = _line(fields["text"][1])
+                where = f"{file}:{line} state {qualified}:"
+                hint = _state_hint(qualified, text)
+                yield line, None, text, _comment(where, "text", text, hint)
+                if text.endswith("?") and "\n" not in text:
+                    question = text
+        yield from _button_labels(state_node, file, qualified, question)
+
+
+def _settings(top: Mapping[str, tuple[yaml.Node, yaml.Node]], file: str) -> Iterator[Extracted]:
+    settings = _entries(top["settings"][1]) if "settings" in top else {}
+    ways = _entries(settings["ways_out"][1]) if "ways_out" in settings else {}
+    for trigger, (_key, way_node) in ways.items():
+        fields = _entries(way_node)
+        label = _scalar(fields["label"][1]) if "label" in fields else None
+        if label is None:
+            continue
+        line = _line(fields["label"][1])
+        on_every = "button" in fields and _scalar(fields["button"][1]) in {"true", "yes", "on"}
+        shown = "a button on every message" if on_every else "typed as a command or words"
+        where = f"{file}:{line} way out '{trigger}':"
+        yield line, None, label, _comment(where, "label", label, f"{shown}; keep it very short")
+    messages = _entries(top["messages"][1]) if "messages" in top else {}
+    for key, (key_node, value_node) in messages.items():
+        text = _scalar(value_node)
+        if text is None:
+            continue
+        line = _line(key_node)
+        where = f"{file}:{line} message '{key}':"
+        role = MESSAGE_ROLES.get(key, "a short notice shown outside any step")
+        yield line, None, text, _comment(where, role, text)
+
+
+def extract_flows(
+    fileobj: IO[bytes],
+    keywords: Collection[str],
+    comment_tags: Collection[str],
+    options: Mapping[str, Any],
+) -> Iterator[Extracted]:
+    """Babel extractor: every text a person may read in one flow file, with its context."""
+    del keywords, comment_tags  # YAML has no function calls or code comments to match
+    name = Path(str(getattr(fileobj, "name", "flow.yaml")))
+    # `flows/victim.yaml` whatever the working directory, so the template does not depend on it.
+    file = f"{name.parent.name}/{name.name}" if name.parent.name else name.name
+    encoding = str(options.get("encoding", "utf-8"))
+    root = yaml.compose(fileobj.read().decode(encoding), Loader=yaml.SafeLoader)
+    top = _entries(root)
+    if not top:
+        return
+    found = [*_settings(top, file), *_states(top, name.stem, file)]
+    yield from sorted(found, key=lambda item: item[0])
+
+
+def extract_code(
+    fileobj: IO[bytes],
+    keywords: Collection[str],
+    comment_tags: Collection[str],
+    options: Mapping[str, Any],
+) -> Iterator[tuple[int, str | None, Any, list[str]]]:
+    """Babel's Python extractor, with a comment saying where each string is shown."""
+    # The `#:` line already says where in the code; the comment says where a person sees it.
+    place = CODE_PLACES.get(Path(str(getattr(fileobj, "name", ""))).name)
+    found: Iterator[Any] = extract_python(
+        fileobj,
+        dict.fromkeys(keywords),
+        comment_tags,
+        dict(options),  # type: ignore[arg-type]
+    )
+    for line, funcname, message, comments in found:
+        text = message if isinstance(message, str) else ""
+        notes = [place, CODE_NOTES.get(text)]
+        if "{" in text:
+            notes.append("keep each {name} exactly; the code fills it in, and it may move")
+        yield line, funcname, message, [*list(comments), "; ".join(n for n in notes if n)]
+
+
+def extract_template(root: Path) -> Catalog:
+    """What `pybabel extract -F babel.cfg -o locales/messages.pot .` finds from `root`, in
+    memory: the messages, their locations and their translator comments."""
+    with (root / MAPPING_FILE).open(encoding="utf-8") as mapping:
+        method_map, options_map = parse_mapping_cfg(mapping, MAPPING_FILE)  # type: ignore[no-untyped-call]
+    catalog = Catalog(fuzzy=False)
+    found = extract_from_dir(
+        str(root), method_map, options_map, keywords=DEFAULT_KEYWORDS, comment_tags=()
+    )
+    for filename, lineno, message, comments, context in found:
+        catalog.add(message, None, [(filename, lineno)], auto_comments=comments, context=context)
+    return catalog
