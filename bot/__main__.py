@@ -18,6 +18,9 @@ from bot.engine.flows import FlowError, load_flows
 from bot.engine.graph import markdown
 from bot.engine.lint import lint
 from bot.i18n import available_locales
+from bot.ops import cli as ops_cli
+from bot.poster import cli as poster_cli
+from bot.stats import cli as stats_cli
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 
@@ -43,8 +46,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     console.add_argument("--db", type=Path, help="database file (default: var/pathways.db)")
     console.add_argument("--lang", metavar="CODE", help="language for a new conversation")
+    console.add_argument(
+        "--start", metavar="CODE", help="begin as a poster's link would (a start code)"
+    )
 
     directory_cli.add_commands(commands)
+    ops_cli.add_commands(commands)
+    stats_cli.add_commands(commands)
+    poster_cli.add_commands(commands)
 
     flows = commands.add_parser("flows", help="check the flows or draw them")
     flow_commands = flows.add_subparsers(dest="flows_command", required=True, metavar="ACTION")
@@ -81,7 +90,9 @@ def _flows_graph(folder: Path) -> int:
     return EXIT_OK
 
 
-async def _console(settings: Settings, db_path: Path, lang: str | None) -> int:
+async def _console(
+    settings: Settings, db_path: Path, lang: str | None, start: str | None = None
+) -> int:
     from bot.channels.console import ConsoleChat, stdin_reader
     from bot.conversation import Conversations
     from bot.store.db import Database
@@ -102,11 +113,12 @@ async def _console(settings: Settings, db_path: Path, lang: str | None) -> int:
             timedelta(minutes=settings.idle_minutes),
             directory=parts.directory,
         )
+        await conversations.purge_figures(settings.stats_days)
         interactive = sys.stdin.isatty() and sys.stdout.isatty()
         chat = ConsoleChat(
             conversations, parts.spec, settings.locales_dir, sys.stdout, interactive, lang or "en"
         )
-        return await chat.run(stdin_reader(interactive))
+        return await chat.run(stdin_reader(interactive), start)
     finally:
         await db.close()
 
@@ -135,11 +147,17 @@ def _telegram(settings: Settings) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
+        if args.command in ops_cli.COMMANDS:
+            return ops_cli.run(args)
         settings = load_settings()
         # Warnings and errors only, and never a secret or a person's words.
         logs.configure(logging.WARNING, settings.secrets())
         if args.command == "directory":
             return asyncio.run(directory_cli.run(settings, args))
+        if args.command == "poster":
+            return poster_cli.run(settings, args)
+        if args.command == "stats":
+            return asyncio.run(stats_cli.run(settings, args))
         if args.command == "flows":
             folder = args.dir or settings.flows_dir
             if args.flows_command == "check":
@@ -150,7 +168,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "run":
             print("No TELEGRAM_BOT_TOKEN set: starting the terminal chat.", file=sys.stderr)
         db_path = getattr(args, "db", None) or settings.db_path
-        return asyncio.run(_console(settings, db_path, getattr(args, "lang", None)))
+        lang, start = getattr(args, "lang", None), getattr(args, "start", None)
+        return asyncio.run(_console(settings, db_path, lang, start))
     except (ConfigError, StartupError) as exc:
         print(exc, file=sys.stderr)
         return EXIT_USAGE

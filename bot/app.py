@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.directory.files import read_folder
 from bot.directory.index import DirectoryIndex, LiveDirectory
+from bot.directory.start_codes import StartCode, read_start_codes
 from bot.directory.validate import DirectoryError
 from bot.engine.context import Clock, Deps
 from bot.engine.flows import FlowError, load_flows
@@ -50,26 +52,37 @@ def bundled_directory(directory_dir: Path) -> DirectoryIndex:
     return DirectoryIndex(data.areas, data.services)
 
 
+def start_codes(directory_dir: Path, index: DirectoryIndex) -> dict[str, StartCode]:
+    try:
+        return read_start_codes(directory_dir, {a.id: a for a in index.areas()})
+    except DirectoryError as exc:
+        raise StartupError("The start codes have problems:\n" + str(exc)) from exc
+
+
 def assemble(
     spec: FlowSpec,
     index: DirectoryIndex,
     locales: tuple[str, ...],
     clock: Clock = utc_now,
     version: int = 0,
+    codes: Mapping[str, StartCode] | None = None,
 ) -> Parts:
     """Check the flows against this directory and these languages, and build the engine."""
     problems = lint(spec, index, locales)
     if problems:
         raise StartupError("The flows have problems:\n" + "\n".join(map(str, problems)))
     directory = LiveDirectory(index, version)
-    engine = Engine(spec, Deps(directory=directory, clock=clock, locales=locales))
+    deps = Deps(directory=directory, clock=clock, locales=locales, start_codes=codes or {})
+    engine = Engine(spec, deps)
     return Parts(spec, directory, engine, locales)
 
 
 def build(flows_dir: Path, directory_dir: Path, locales_dir: Path, clock: Clock = utc_now) -> Parts:
     """Everything from the files alone (the bundled directory), for checks and tests."""
     spec = load_spec(flows_dir)
-    return assemble(spec, bundled_directory(directory_dir), available_locales(locales_dir), clock)
+    index = bundled_directory(directory_dir)
+    codes = start_codes(directory_dir, index)
+    return assemble(spec, index, available_locales(locales_dir), clock, 0, codes)
 
 
 async def open_parts(
@@ -86,4 +99,5 @@ async def open_parts(
     except DirectoryError as exc:
         raise StartupError("The service directory has problems:\n" + str(exc)) from exc
     index = DirectoryIndex(data.areas, data.services)
-    return assemble(spec, index, available_locales(locales_dir), clock, version)
+    codes = start_codes(directory_dir, index)
+    return assemble(spec, index, available_locales(locales_dir), clock, version, codes)

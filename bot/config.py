@@ -1,26 +1,157 @@
-"""Settings from environment variables, validated once at start-up.
+"""Settings: environment variables over a settings file (`pathways.toml`) over defaults.
 
-A bad setting stops start-up with a message naming the variable and how to fix it.
+Every setting has an environment variable, and all but the secrets a key in the settings file
+(`OPTIONS` lists them; `pathways.toml.example` documents them). The secrets (the bot token and
+the webhook secret) come only from the environment, as the value or as the path of a file
+holding it, never from the settings file, and are never printed. A bad setting stops start-up
+with a message naming it and saying how to fix it.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import time
+from difflib import get_close_matches
 from pathlib import Path
+from typing import Any
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG_FILE = PROJECT_ROOT / "pathways.toml"
+CONFIG_VARIABLE = "PATHWAYS_CONFIG"
 TOKEN_FORMAT = re.compile(r"^\d{5,}:[A-Za-z0-9_-]{30,}$")
 SECRET_FORMAT = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 TRUE_WORDS = {"1", "true", "yes", "on"}
 FALSE_WORDS = {"0", "false", "no", "off"}
+SHORT_DESCRIPTION_LIMIT, DESCRIPTION_LIMIT = 120, 512  # Telegram's limits
 
 
 class ConfigError(Exception):
     pass
+
+
+@dataclass(frozen=True)
+class Option:
+    """One setting: its environment variable, its key in the settings file, what it means."""
+
+    env: str
+    key: str  # "section.name" in pathways.toml; "" for a secret, never read from the file
+    kind: str  # what the file must hold: text, path, int, port, bool, ids or time
+    default: str  # as the documentation shows it
+    meaning: str
+
+    @property
+    def secret(self) -> bool:
+        return not self.key
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option(
+        "TELEGRAM_BOT_TOKEN", "", "text", "unset",
+        "the bot's token from @BotFather; unset (and no token file) means the terminal chat",
+    ),
+    Option(
+        "TELEGRAM_BOT_TOKEN_FILE", "telegram.token_file", "path", "unset",
+        "a file holding the token, readable only by the service (instead of the variable)",
+    ),
+    Option(
+        "TELEGRAM_API_BASE_URL", "telegram.api_base_url", "text", "Telegram's",
+        "another Bot API server, in python-telegram-bot's base_url form, "
+        "e.g. http://127.0.0.1:8081/bot",
+    ),
+    Option(
+        "PATHWAYS_SHORT_DESCRIPTION", "telegram.short_description", "text", "unset",
+        "the bot's short description (its profile and shared links; up to 120 characters), "
+        "set at start-up; unset leaves what BotFather has",
+    ),
+    Option(
+        "PATHWAYS_DESCRIPTION", "telegram.description", "text", "unset",
+        "the text an empty chat shows before /start (up to 512 characters), set at start-up; "
+        "unset leaves what BotFather has",
+    ),
+    Option(
+        "PATHWAYS_WEBHOOK_URL", "webhook.url", "text", "unset",
+        "webhook mode: the public https address Telegram posts to; unset means long polling",
+    ),
+    Option(
+        "PATHWAYS_WEBHOOK_SECRET", "", "text", "unset",
+        "webhook mode: the secret token Telegram sends back (1-256 of A-Za-z0-9_-)",
+    ),
+    Option(
+        "PATHWAYS_WEBHOOK_SECRET_FILE", "webhook.secret_file", "path", "unset",
+        "a file holding the webhook secret (instead of the variable)",
+    ),
+    Option(
+        "PATHWAYS_WEBHOOK_LISTEN", "webhook.listen", "text", "127.0.0.1",
+        "webhook mode: the address the bot's web server listens on, behind the TLS proxy",
+    ),
+    Option("PATHWAYS_WEBHOOK_PORT", "webhook.port", "port", "8443", "webhook mode: its port"),
+    Option(
+        "PATHWAYS_WEBHOOK_PATH", "webhook.path", "text", "telegram",
+        "webhook mode: the path it serves updates on",
+    ),
+    Option(
+        "PATHWAYS_HEALTH_PORT", "health.port", "int", "0 (off)",
+        "a port answering GET /healthz with 'ok' (and nothing else) while the bot runs",
+    ),
+    Option(
+        "PATHWAYS_HEALTH_LISTEN", "health.listen", "text", "127.0.0.1",
+        "the address the health check listens on",
+    ),
+    Option(
+        "PATHWAYS_IDLE_MINUTES", "conversation.idle_minutes", "int", "15",
+        "a conversation left this long is wiped and forgotten",
+    ),
+    Option(
+        "PATHWAYS_SWEEP_SECONDS", "conversation.sweep_seconds", "int", "30",
+        "how often idle Telegram chats are looked for",
+    ),
+    Option(
+        "PATHWAYS_DELETE_TYPED", "conversation.delete_typed", "bool", "true",
+        "delete the person's typed messages once read",
+    ),
+    Option(
+        "PATHWAYS_COVER_MESSAGE", "conversation.cover_message", "text", "unset",
+        "a neutral message sent after a quick exit (off when unset)",
+    ),
+    Option(
+        "PATHWAYS_OWNER_IDS", "managers.owner_ids", "ids", "none",
+        "service managers who may add editors: numeric Telegram user ids",
+    ),
+    Option(
+        "PATHWAYS_STALE_DAYS", "managers.stale_days", "int", "180",
+        'an entry not checked for this long is "stale"',
+    ),
+    Option(
+        "PATHWAYS_REMINDER_TIME", "managers.reminder_time", "time", "09:00",
+        "when managers get the daily stale list (UK time)",
+    ),
+    Option(
+        "PATHWAYS_STATS_DAYS", "statistics.keep_days", "int", "730",
+        "how long the anonymous daily figures are kept",
+    ),
+    Option(
+        "PATHWAYS_DB", "paths.database", "path", "var/pathways.db",
+        "the SQLite database: directory, editors, audit trail, live conversations",
+    ),
+    Option("PATHWAYS_FLOWS", "paths.flows", "path", "flows/", "the conversation flows"),
+    Option("PATHWAYS_DIRECTORY", "paths.directory", "path", "directory/", "the bundled directory"),
+    Option("PATHWAYS_LOCALES", "paths.locales", "path", "locales/", "translations"),
+)  # fmt: skip
+
+_BY_KEY = {o.key: o for o in OPTIONS if o.key}
+_SECTIONS = sorted({o.key.split(".")[0] for o in OPTIONS if o.key})
+# Keys someone might use to put a secret in the file, and where it belongs instead.
+_SECRET_KEYS = {
+    "token": "TELEGRAM_BOT_TOKEN_FILE (or TELEGRAM_BOT_TOKEN)",
+    "bot_token": "TELEGRAM_BOT_TOKEN_FILE (or TELEGRAM_BOT_TOKEN)",
+    "secret": "PATHWAYS_WEBHOOK_SECRET_FILE (or PATHWAYS_WEBHOOK_SECRET)",
+    "secret_token": "PATHWAYS_WEBHOOK_SECRET_FILE (or PATHWAYS_WEBHOOK_SECRET)",
+    "webhook_secret": "PATHWAYS_WEBHOOK_SECRET_FILE (or PATHWAYS_WEBHOOK_SECRET)",
+}
 
 
 @dataclass(frozen=True)
@@ -30,6 +161,14 @@ class Webhook:
     listen: str = "127.0.0.1"
     port: int = 8443
     path: str = "telegram"
+
+
+@dataclass(frozen=True)
+class Health:
+    """A plain HTTP check for a monitor or the proxy; it says "ok" and nothing else."""
+
+    port: int
+    listen: str = "127.0.0.1"
 
 
 @dataclass(frozen=True)
@@ -48,6 +187,12 @@ class Settings:
     owner_ids: frozenset[int] = frozenset()  # service managers who may add and remove editors
     stale_days: int = 180  # entries not checked for this long are listed for managers
     reminder_time: time = time(9, 0)  # when managers get the daily stale-entries list (UK time)
+    stats_days: int = 730  # anonymous daily figures older than this are deleted
+    short_description: str | None = None  # the bot's profile, set at start-up when given
+    description: str | None = None
+    health: Health | None = None
+    config_file: Path | None = None  # the settings file read, if any
+    secret_files: tuple[Path, ...] = ()  # files the secrets were read from
 
     @property
     def api_file_url(self) -> str | None:
@@ -64,109 +209,336 @@ class Settings:
         return tuple(s for s in found if s)
 
 
-def _path(env: Mapping[str, str], name: str, default: Path) -> Path:
-    raw = env.get(name, "").strip()
+# -- where each raw value comes from ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Source:
+    """Raw settings: the environment over the settings file. An empty variable is unset."""
+
+    env: Mapping[str, str]
+    file: Path | None = None
+    from_file: Mapping[str, str] = field(default_factory=dict)  # variable -> raw value
+
+    def get(self, name: str, default: str = "") -> str:
+        value = self.env.get(name, "").strip()
+        if value:
+            return value
+        return self.from_file.get(name, "").strip() or default
+
+    def origin(self, name: str) -> str:
+        """'environment', the settings file's key and path, or 'default'."""
+        if self.env.get(name, "").strip():
+            return "environment"
+        if self.from_file.get(name, "").strip():
+            return f"{self.file}: [{_key_of(name).replace('.', '] ', 1)}"
+        return "default"
+
+    def label(self, name: str) -> str:
+        """How an error names the setting: as the person wrote it."""
+        if not self.env.get(name, "").strip() and self.from_file.get(name, "").strip():
+            section, key = _key_of(name).split(".")
+            return f"{key} in [{section}] of {self.file} ({name})"
+        return name
+
+
+def _key_of(name: str) -> str:
+    return next(o.key for o in OPTIONS if o.env == name)
+
+
+def config_file(env: Mapping[str, str]) -> Path | None:
+    """PATHWAYS_CONFIG if set (it must exist), else pathways.toml in the project if present."""
+    named = env.get(CONFIG_VARIABLE, "").strip()
+    if named:
+        path = Path(named)
+        if not path.is_file():
+            raise ConfigError(
+                f"{CONFIG_VARIABLE} names {path}, which is not a file; "
+                "create it (see pathways.toml.example) or unset the variable"
+            )
+        return path
+    return DEFAULT_CONFIG_FILE if DEFAULT_CONFIG_FILE.is_file() else None
+
+
+def read_source(env: Mapping[str, str] | None = None) -> Source:
+    env = os.environ if env is None else env
+    path = config_file(env)
+    if path is None:
+        return Source(env)
+    try:
+        with path.open("rb") as handle:
+            document = tomllib.load(handle)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path} cannot be read ({type(exc).__name__})") from None
+    return Source(env, path, _flatten(document, path))
+
+
+def _flatten(document: Mapping[str, Any], path: Path) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for section, table in document.items():
+        if section in _SECRET_KEYS:
+            raise _secret_in_file(path, section, section)
+        if not isinstance(table, dict):
+            raise ConfigError(
+                f"{path}: '{section}' must be in a section, e.g. [paths] then database = ..."
+            )
+        if section not in _SECTIONS:
+            raise ConfigError(f"{path}: unknown section [{section}]{_did_you_mean(section)}")
+        for key, value in table.items():
+            if key in _SECRET_KEYS:
+                raise _secret_in_file(path, f"[{section}] {key}", key)
+            option = _BY_KEY.get(f"{section}.{key}")
+            if option is None:
+                known = [k.split(".")[1] for k in _BY_KEY if k.startswith(section + ".")]
+                hint = f"; did you mean '{m[0]}'?" if (m := get_close_matches(key, known)) else ""
+                raise ConfigError(
+                    f"{path}: unknown setting '{key}' in [{section}]{hint} "
+                    f"(known: {', '.join(known)})"
+                )
+            values[option.env] = _from_toml(option, value, path)
+    return values
+
+
+def _did_you_mean(section: str) -> str:
+    close = get_close_matches(section, _SECTIONS)
+    known = ", ".join(f"[{s}]" for s in _SECTIONS)
+    return (f"; did you mean [{close[0]}]?" if close else "") + f" (known: {known})"
+
+
+def _secret_in_file(path: Path, where: str, key: str) -> ConfigError:
+    # The value is never repeated: it is a secret.
+    return ConfigError(
+        f"{path}: {where} holds a secret, and secrets are never read from the settings file. "
+        f"Remove it, and set {_SECRET_KEYS[key]} in the service's environment instead"
+    )
+
+
+_KIND_WORDS = {
+    "text": "text in quotes",
+    "path": "a path in quotes",
+    "int": "a whole number, like 15",
+    "port": "a port number, like 8443",
+    "bool": "true or false",
+    "ids": "a list of numeric Telegram user ids, like [123456789]",
+    "time": 'a time like "09:00"',
+}
+
+
+def _from_toml(option: Option, value: object, path: Path) -> str:
+    """The file's value as the string the environment variable would hold."""
+    kind = option.kind
+    text: str | None = None
+    if isinstance(value, str) and kind != "ids":
+        text = value
+    elif isinstance(value, bool):
+        text = ("true" if value else "false") if kind == "bool" else None
+    elif isinstance(value, int):
+        text = str(value) if kind in ("int", "port") else None
+    elif isinstance(value, time) and kind == "time":
+        text = value.isoformat(timespec="minutes")
+    elif kind == "ids" and isinstance(value, list | str):
+        items = value if isinstance(value, list) else [value]
+        if all(isinstance(i, int | str) and not isinstance(i, bool) for i in items):
+            text = ",".join(str(i) for i in items)
+    if text is None:
+        section, key = option.key.split(".")
+        raise ConfigError(
+            f"{key} in [{section}] of {path} must be {_KIND_WORDS[kind]} ({option.env})"
+        )
+    if kind == "path" and text.strip() and not Path(text.strip()).is_absolute():
+        # A relative path in the file is relative to the file, wherever it is run from.
+        text = str(path.parent / text.strip())
+    return text
+
+
+# -- reading each setting -----------------------------------------------------------------------
+
+
+def _path(src: Source, name: str, default: Path) -> Path:
+    raw = src.get(name)
     return Path(raw) if raw else default
 
 
-def _positive_int(env: Mapping[str, str], name: str, default: int, unit: str = "minutes") -> int:
-    raw = env.get(name, "").strip()
+def _positive_int(src: Source, name: str, default: int, unit: str = "minutes") -> int:
+    raw = src.get(name)
     if not raw:
         return default
     if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
-        raise ConfigError(f"{name} must be a whole number of {unit}, 1 or more (got '{raw}')")
+        label = src.label(name)
+        raise ConfigError(f"{label} must be a whole number of {unit}, 1 or more (got '{raw}')")
     return int(raw)
 
 
-def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = env.get(name, "").strip().lower()
+def _port(src: Source, name: str, default: int, *, allow_off: bool = False) -> int:
+    raw = src.get(name)
+    if not raw:
+        return default
+    if raw.isascii() and raw.isdigit() and (allow_off or int(raw) > 0) and int(raw) < 65536:
+        return int(raw)
+    off = " (0 turns it off)" if allow_off else ""
+    raise ConfigError(f"{src.label(name)} must be a port number, 1 to 65535{off} (got '{raw}')")
+
+
+def _flag(src: Source, name: str, default: bool) -> bool:
+    raw = src.get(name).lower()
     if not raw:
         return default
     if raw in TRUE_WORDS:
         return True
     if raw in FALSE_WORDS:
         return False
-    raise ConfigError(f"{name} must be true or false (got '{raw}')")
+    raise ConfigError(f"{src.label(name)} must be true or false (got '{raw}')")
 
 
-def _api_base_url(env: Mapping[str, str]) -> str | None:
-    raw = env.get("TELEGRAM_API_BASE_URL", "").strip()
+def _secret(src: Source, name: str, files: list[Path]) -> str | None:
+    """A secret from its variable or from the file its _FILE setting names, never both."""
+    direct = src.env.get(name, "").strip()
+    file_setting = f"{name}_FILE"
+    named = src.get(file_setting)
+    if direct and src.env.get(file_setting, "").strip():
+        raise ConfigError(f"set {name} or {file_setting}, not both")
+    if direct or not named:
+        return direct or None
+    path = Path(named)
+    try:
+        value = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeError) as exc:
+        raise ConfigError(
+            f"{src.label(file_setting)} names {path}, which cannot be read "
+            f"({type(exc).__name__}); check the path and that the service may read it"
+        ) from None
+    if not value:
+        raise ConfigError(f"{src.label(file_setting)} names {path}, which is empty")
+    files.append(path)
+    return value
+
+
+def _token(src: Source, files: list[Path]) -> str | None:
+    token = _secret(src, "TELEGRAM_BOT_TOKEN", files)
+    if token is not None and not TOKEN_FORMAT.match(token):
+        where = (
+            "TELEGRAM_BOT_TOKEN"
+            if src.env.get("TELEGRAM_BOT_TOKEN", "").strip()
+            else ("the file TELEGRAM_BOT_TOKEN_FILE names")
+        )
+        raise ConfigError(
+            f"{where} does not look like a bot token (digits, a colon, then letters); "
+            "copy it again from @BotFather, or unset it to use the terminal chat"
+        )
+    return token
+
+
+def _api_base_url(src: Source) -> str | None:
+    raw = src.get("TELEGRAM_API_BASE_URL")
     if not raw:
         return None
     if not re.match(r"^https?://[^/\s]+(/\S*)?$", raw):
         # The value is not repeated: a mistaken paste could hold the token.
         raise ConfigError(
-            "TELEGRAM_API_BASE_URL must be an http(s) address ending where the token goes, "
-            "like http://127.0.0.1:8081/bot"
+            f"{src.label('TELEGRAM_API_BASE_URL')} must be an http(s) address ending where the "
+            "token goes, like http://127.0.0.1:8081/bot"
         )
     return raw
 
 
-def _owner_ids(env: Mapping[str, str]) -> frozenset[int]:
-    raw = env.get("PATHWAYS_OWNER_IDS", "").strip()
+def _owner_ids(src: Source) -> frozenset[int]:
+    raw = src.get("PATHWAYS_OWNER_IDS")
     ids = [part.strip() for part in raw.replace(";", ",").split(",") if part.strip()]
     if not all(part.isascii() and part.isdigit() for part in ids):
         raise ConfigError(
-            "PATHWAYS_OWNER_IDS must be numeric Telegram user ids separated by commas "
-            "(not @usernames, which can change hands); ask @userinfobot for yours"
+            f"{src.label('PATHWAYS_OWNER_IDS')} must be numeric Telegram user ids separated by "
+            "commas (not @usernames, which can change hands); ask @userinfobot for yours"
         )
     return frozenset(int(part) for part in ids)
 
 
-def _reminder_time(env: Mapping[str, str]) -> time:
-    raw = env.get("PATHWAYS_REMINDER_TIME", "").strip()
+def _reminder_time(src: Source) -> time:
+    raw = src.get("PATHWAYS_REMINDER_TIME")
     if not raw:
         return time(9, 0)
     try:
         return time.fromisoformat(raw)
     except ValueError:
-        message = f"PATHWAYS_REMINDER_TIME must be a time like 09:00 (got '{raw}')"
-        raise ConfigError(message) from None
+        label = src.label("PATHWAYS_REMINDER_TIME")
+        raise ConfigError(f"{label} must be a time like 09:00 (got '{raw}')") from None
 
 
-def _webhook(env: Mapping[str, str]) -> Webhook | None:
-    url = env.get("PATHWAYS_WEBHOOK_URL", "").strip()
+def _text(src: Source, name: str, limit: int) -> str | None:
+    raw = src.get(name)
+    if len(raw) > limit:
+        raise ConfigError(f"{src.label(name)} must be {limit} characters or fewer")
+    return raw or None
+
+
+def _webhook(src: Source, files: list[Path]) -> Webhook | None:
+    port = _port(src, "PATHWAYS_WEBHOOK_PORT", 8443)  # checked even when unused: no surprises
+    url = src.get("PATHWAYS_WEBHOOK_URL")
     if not url:
         return None
     if not url.startswith("https://"):
-        raise ConfigError("PATHWAYS_WEBHOOK_URL must start with https:// (Telegram requires TLS)")
-    secret = env.get("PATHWAYS_WEBHOOK_SECRET", "").strip()
+        label = src.label("PATHWAYS_WEBHOOK_URL")
+        raise ConfigError(f"{label} must start with https:// (Telegram requires TLS)")
+    secret = _secret(src, "PATHWAYS_WEBHOOK_SECRET", files) or ""
     if not SECRET_FORMAT.match(secret):
         raise ConfigError(
             "PATHWAYS_WEBHOOK_SECRET is needed in webhook mode: 1 to 256 characters of "
-            "A-Z, a-z, 0-9, _ and - (for example from: openssl rand -hex 32)"
+            "A-Z, a-z, 0-9, _ and - (for example from: openssl rand -hex 32), in the variable "
+            "or in a file named by PATHWAYS_WEBHOOK_SECRET_FILE"
         )
-    path = env.get("PATHWAYS_WEBHOOK_PATH", "telegram").strip().strip("/") or "telegram"
+    path = src.get("PATHWAYS_WEBHOOK_PATH", "telegram").strip("/") or "telegram"
     return Webhook(
         url=url,
         secret=secret,
-        listen=env.get("PATHWAYS_WEBHOOK_LISTEN", "127.0.0.1").strip() or "127.0.0.1",
-        port=_positive_int(env, "PATHWAYS_WEBHOOK_PORT", 8443, unit="(a port)"),
+        listen=src.get("PATHWAYS_WEBHOOK_LISTEN", "127.0.0.1"),
+        port=port,
         path=path,
     )
 
 
-def load_settings(env: Mapping[str, str] | None = None) -> Settings:
-    env = os.environ if env is None else env
-    token = env.get("TELEGRAM_BOT_TOKEN", "").strip() or None
-    if token is not None and not TOKEN_FORMAT.match(token):
+def _health(src: Source, webhook: Webhook | None) -> Health | None:
+    port = _port(src, "PATHWAYS_HEALTH_PORT", 0, allow_off=True)
+    if not port:
+        return None
+    health = Health(port, src.get("PATHWAYS_HEALTH_LISTEN", "127.0.0.1"))
+    if webhook is not None and webhook.port == health.port:
         raise ConfigError(
-            "TELEGRAM_BOT_TOKEN does not look like a bot token (digits, a colon, then letters); "
-            "copy it again from @BotFather, or unset it to use the terminal chat"
+            f"{src.label('PATHWAYS_HEALTH_PORT')} must differ from PATHWAYS_WEBHOOK_PORT "
+            f"({webhook.port}): the health check has a port of its own"
         )
+    return health
+
+
+def settings_from(src: Source) -> Settings:
+    files: list[Path] = []
+    token = _token(src, files)
+    webhook = _webhook(src, files)
     return Settings(
         token=token,
-        db_path=_path(env, "PATHWAYS_DB", PROJECT_ROOT / "var" / "pathways.db"),
-        idle_minutes=_positive_int(env, "PATHWAYS_IDLE_MINUTES", 15),
-        flows_dir=_path(env, "PATHWAYS_FLOWS", PROJECT_ROOT / "flows"),
-        directory_dir=_path(env, "PATHWAYS_DIRECTORY", PROJECT_ROOT / "directory"),
-        locales_dir=_path(env, "PATHWAYS_LOCALES", PROJECT_ROOT / "locales"),
-        api_base_url=_api_base_url(env),
-        webhook=_webhook(env),
-        delete_typed=_flag(env, "PATHWAYS_DELETE_TYPED", True),
-        cover_message=env.get("PATHWAYS_COVER_MESSAGE", "").strip() or None,
-        sweep_seconds=_positive_int(env, "PATHWAYS_SWEEP_SECONDS", 30, unit="seconds"),
-        owner_ids=_owner_ids(env),
-        stale_days=_positive_int(env, "PATHWAYS_STALE_DAYS", 180, unit="days"),
-        reminder_time=_reminder_time(env),
+        db_path=_path(src, "PATHWAYS_DB", PROJECT_ROOT / "var" / "pathways.db"),
+        idle_minutes=_positive_int(src, "PATHWAYS_IDLE_MINUTES", 15),
+        flows_dir=_path(src, "PATHWAYS_FLOWS", PROJECT_ROOT / "flows"),
+        directory_dir=_path(src, "PATHWAYS_DIRECTORY", PROJECT_ROOT / "directory"),
+        locales_dir=_path(src, "PATHWAYS_LOCALES", PROJECT_ROOT / "locales"),
+        api_base_url=_api_base_url(src),
+        webhook=webhook,
+        delete_typed=_flag(src, "PATHWAYS_DELETE_TYPED", True),
+        cover_message=src.get("PATHWAYS_COVER_MESSAGE") or None,
+        sweep_seconds=_positive_int(src, "PATHWAYS_SWEEP_SECONDS", 30, unit="seconds"),
+        owner_ids=_owner_ids(src),
+        stale_days=_positive_int(src, "PATHWAYS_STALE_DAYS", 180, unit="days"),
+        reminder_time=_reminder_time(src),
+        stats_days=_positive_int(src, "PATHWAYS_STATS_DAYS", 730, unit="days"),
+        short_description=_text(src, "PATHWAYS_SHORT_DESCRIPTION", SHORT_DESCRIPTION_LIMIT),
+        description=_text(src, "PATHWAYS_DESCRIPTION", DESCRIPTION_LIMIT),
+        health=_health(src, webhook),
+        config_file=src.file,
+        secret_files=tuple(files),
     )
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """The effective settings: `env` (default: the process environment) over the settings
+    file named by PATHWAYS_CONFIG, or pathways.toml in the project when there is one."""
+    return settings_from(read_source(env))

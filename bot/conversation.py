@@ -9,7 +9,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import aiosqlite
 
@@ -18,9 +19,11 @@ from bot.engine.context import Clock
 from bot.engine.machine import Engine
 from bot.engine.model import Event, EventKind, Reply, Session, Text, Tracked
 from bot.store import directory as directory_store
-from bot.store import sessions, wipes
+from bot.store import sessions, stats, wipes
 from bot.store.db import Database
 from bot.store.wipes import PendingWipe
+
+LONDON = ZoneInfo("Europe/London")
 
 # Turns typed words into an event, knowing the conversation's step and language.
 TextReader = Callable[[str, Session], Event]
@@ -45,6 +48,25 @@ class Outcome:
 
     def with_notice(self, notice: Text) -> Reply:
         return dataclasses.replace(self.reply, notices=(notice, *self.reply.notices))
+
+
+def london_day(moment: datetime) -> date:
+    """The day in the UK: figures are kept per day, never finer."""
+    return moment.astimezone(LONDON).date()
+
+
+def figures(before: dict[str, str], after: dict[str, str], reply: Reply) -> list[tuple[str, str]]:
+    """What this step adds to the anonymous daily figures: a route, need or area chosen now
+    (not one carried over), and each service shown. Nothing that identifies anyone."""
+    found = [
+        (kind, after[key])
+        for kind, key in (("route", "route"), ("need", "need"), ("area", "area"))
+        if after.get(key) and after.get(key) != before.get(key)
+    ]
+    if "area" not in after and after.get("nation") and after.get("nation") != before.get("nation"):
+        found.append(("area", after["nation"]))
+    found += [("service", card.service_id) for card in reply.cards]
+    return found
 
 
 class Conversations:
@@ -120,14 +142,22 @@ class Conversations:
                 session.messages.append(incoming)
             if isinstance(event, str):
                 event = self.read_text(event, session)
+            before = dict(session.answers)
             reply = self.engine.step(session, event)
+            counted = figures(before, session.answers, reply)
+            if event.kind is EventKind.START and self.engine.start_code(event.trigger):
+                counted.append(("start_code", event.trigger))
+            await stats.add(conn, london_day(now), counted)
             noted = note_once is not None and note_once not in session.flags
             if noted and note_once is not None:
                 session.flags.append(note_once)
             if reply.ends_session:
                 await sessions.delete(conn, chat_key)
+                leftovers = await wipes.take_all(conn, chat_key) if reply.forgets else []
                 if reply.wipes:
-                    await wipe_later(session.messages)
+                    # On /forget, what was still waiting to be deleted (an earlier farewell)
+                    # goes in the same wipe, and nothing else stays.
+                    await wipe_later([*session.messages, *leftovers])
             else:
                 await sessions.save(conn, session, now)
         if cleared or reply.ends_session:
@@ -181,6 +211,12 @@ class Conversations:
         if ended:
             await self.db.checkpoint()
         return ended
+
+    async def purge_figures(self, keep_days: int) -> int:
+        """Delete anonymous figures older than `keep_days` days."""
+        first_kept = london_day(self.clock()) - timedelta(days=keep_days)
+        async with self.db.transaction() as conn:
+            return await stats.purge_before(conn, first_kept)
 
     async def due_wipes(self) -> list[PendingWipe]:
         async with self.db.transaction() as conn:

@@ -117,8 +117,9 @@ class ConsoleChat:
         self.show(reply, reply.locale)
         return not reply.ends_session
 
-    async def begin(self) -> bool:
-        """Show where the conversation is: the start, or the saved step after a restart."""
+    async def begin(self, start_code: str | None = None) -> bool:
+        """Show where the conversation is: the start, or the saved step after a restart.
+        With a start code (as from a poster's link), a new conversation set up by it."""
         tr = self._tr()
         self._print(
             tr.gettext(
@@ -129,7 +130,7 @@ class ConsoleChat:
             )
         )
         self._print()
-        return await self._send(Event.resume())
+        return await self._send(Event.start(start_code) if start_code else Event.resume())
 
     async def enter(self, line: str) -> bool:
         """One line from the person. False when the conversation has ended."""
@@ -139,8 +140,8 @@ class ConsoleChat:
             return True
         return await self._send(self._event(line))
 
-    async def run(self, read: ReadLine) -> int:
-        if not await self.begin():
+    async def run(self, read: ReadLine, start_code: str | None = None) -> int:
+        if not await self.begin(start_code):
             return 0
         while (line := await read()) is not None:
             if not await self.enter(line):

@@ -23,6 +23,14 @@ def _fold(text: str) -> str:
     return _NOT_WORDS.sub(" ", plain).strip()
 
 
+def start_payload(text: str) -> str | None:
+    """The start code of a deep link ("/start mk" when opened from a poster), if any."""
+    words = text.strip().split()
+    if len(words) == 2 and words[0].split("@", 1)[0].lower() == "/start":
+        return words[1]
+    return None
+
+
 def interpret(
     text: str, state: str | None, buttons: Sequence[Button], spec: FlowSpec, tr: Translator
 ) -> Event:

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
+from bot.directory.start_codes import ROUTES
 from bot.engine.context import Deps, Turn
 from bot.engine.model import Effect
 
@@ -46,10 +47,16 @@ def _urgent(turn: Turn) -> bool:
     return turn.session.answers.get("urgent") == "yes"
 
 
+def _route_is(route: str) -> Condition:
+    return lambda turn: turn.session.answers.get("route") == route
+
+
 CONDITIONS: dict[str, Condition] = {
     "nation_known": _nation_known,
     "area_known": _area_known,
     "urgent": _urgent,
+    # A route already chosen, by a deep link's start code (see directory/start_codes.yaml).
+    **{f"route_is_{route}": _route_is(route) for route in ROUTES},
 }
 
 # -- actions ----------------------------------------------------------------------------------
@@ -61,6 +68,10 @@ def _wipe(turn: Turn, _arg: str | None) -> None:
 
 def _end_session(turn: Turn, _arg: str | None) -> None:
     turn.effects.add(Effect.END)
+
+
+def _forget(turn: Turn, _arg: str | None) -> None:
+    turn.effects.add(Effect.FORGET)
 
 
 def _clear_answers(turn: Turn, _arg: str | None) -> None:
@@ -94,6 +105,7 @@ def _remember_place(turn: Turn, _arg: str | None) -> None:
 ACTIONS: dict[str, ActionDef] = {
     "wipe": ActionDef(_wipe, ArgKind.NONE, "clear every message of the chat the channel can"),
     "end_session": ActionDef(_end_session, ArgKind.NONE, "forget the conversation entirely"),
+    "forget": ActionDef(_forget, ArgKind.NONE, "erase all kept about the chat, now (/forget)"),
     "clear_answers": ActionDef(_clear_answers, ArgKind.NONE, "forget the answers given so far"),
     "set_locale": ActionDef(_set_locale, ArgKind.LOCALE, "switch the conversation's language"),
     "return_to": ActionDef(_return_to, ArgKind.STATE, "where 'back' goes after a way out"),

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from bot.directory.model import DirectoryQueries
+from bot.directory.start_codes import StartCode
 from bot.engine.model import Effect, Session, Text
 from bot.engine.spec import FlowSpec
 
@@ -20,6 +21,9 @@ class Deps:
     directory: DirectoryQueries
     clock: Clock
     locales: tuple[str, ...] = ("en",)
+    # Deep-link codes (posters, cards): a conversation started with one is set to its area
+    # and, optionally, its route.
+    start_codes: Mapping[str, StartCode] = field(default_factory=dict)
 
 
 @dataclass

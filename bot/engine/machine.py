@@ -13,6 +13,7 @@ from datetime import datetime
 from transitions import EventData, Machine
 
 from bot.directory.model import Service
+from bot.directory.start_codes import StartCode
 from bot.engine.conditions import ACTIONS, CONDITIONS, PARSERS
 from bot.engine.context import Deps, Turn
 from bot.engine.model import (
@@ -148,6 +149,7 @@ class Engine:
         if event.kind is EventKind.START:
             session.answers.clear()
             session.return_to = None
+            self._apply_start_code(session, event.trigger)
             turn.state = self.spec.start
             turn.entered = True
         elif event.kind is EventKind.RESUME:
@@ -161,6 +163,22 @@ class Engine:
             _apply(turn, self.spec.states[turn.state].actions)
         session.state = turn.state
         return self._reply(turn)
+
+    def start_code(self, code: str) -> StartCode | None:
+        return self.deps.start_codes.get(code) if code else None
+
+    def _apply_start_code(self, session: Session, code: str) -> None:
+        """A known code sets the area (and its nation) and the route; anything else is a
+        normal start, so a mistyped or made-up code is harmless."""
+        found = self.start_code(code)
+        if found is None:
+            return
+        session.answers["area"] = found.area
+        nation = self.deps.directory.nation_of(found.area)
+        if nation:
+            session.answers["nation"] = nation
+        if found.route:
+            session.answers["route"] = found.route
 
     def _press(self, turn: Turn, event: Event) -> None:
         stale = event.from_state is not None and event.from_state != turn.state

@@ -32,8 +32,9 @@ class Event:
     text: str = field(default="", repr=False)
 
     @classmethod
-    def start(cls) -> Event:
-        return cls(EventKind.START)
+    def start(cls, code: str = "") -> Event:
+        """A new conversation; `code` is a deep link's start code, if it came with one."""
+        return cls(EventKind.START, trigger=code)
 
     @classmethod
     def button(cls, trigger: str, from_state: str | None = None) -> Event:
@@ -145,6 +146,7 @@ class ServiceCard:
 class Effect(Enum):
     WIPE = "wipe"  # remove every trace of the conversation the channel can remove
     END = "end"  # end the session: nothing about it is kept afterwards
+    FORGET = "forget"  # erase everything kept about the chat now, even what waits to be wiped
 
 
 @dataclass(frozen=True)
@@ -165,3 +167,7 @@ class Reply:
     @property
     def wipes(self) -> bool:
         return Effect.WIPE in self.effects
+
+    @property
+    def forgets(self) -> bool:
+        return Effect.FORGET in self.effects

@@ -54,6 +54,17 @@ async def done(conn: aiosqlite.Connection, wipe_id: int) -> None:
     await conn.execute("DELETE FROM pending_wipes WHERE id = ?", (wipe_id,))
 
 
+async def take_all(conn: aiosqlite.Connection, chat_key: str) -> list[Tracked]:
+    """Every message still waiting to be deleted in this chat, removed from the waiting list
+    (the caller records them again in one wipe)."""
+    async with conn.execute(
+        "SELECT messages FROM pending_wipes WHERE chat_key = ?", (chat_key,)
+    ) as cursor:
+        found = [m async for (raw,) in cursor for m in Session.decode_messages(str(raw))]
+    await forget_chat(conn, chat_key)
+    return found
+
+
 async def forget_chat(conn: aiosqlite.Connection, chat_key: str) -> None:
     """Nothing more can be deleted (the person blocked the bot): drop what was pending."""
     await conn.execute("DELETE FROM pending_wipes WHERE chat_key = ?", (chat_key,))

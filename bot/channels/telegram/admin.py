@@ -9,11 +9,14 @@ restart loses nothing. Every change goes through `bot.admin.service.Admin`.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import html
+import io
 import logging
 import tempfile
 from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +54,8 @@ from bot.directory.validate import (
     service_to_record,
 )
 from bot.engine.context import Clock
+from bot.stats import cli as stats_cli
+from bot.stats.report import chart, shown
 from bot.store import admin as store
 from bot.store.db import Database
 
@@ -170,6 +175,7 @@ class AdminChat:
             _button(text("button_stale"), "stale"),
             _button(text("button_import"), "import"),
             _button(text("button_export"), "export"),
+            _button(text("button_figures"), "figures"),
         ]
         if role is Role.OWNER:
             buttons.append(_button(text("button_editors"), "editors"))
@@ -265,6 +271,8 @@ class AdminChat:
             await self.apply_import(bot, chat_id, user_id, data)
         elif action == "export":
             await self.export(bot, chat_id)
+        elif action == "figures":
+            await self.figures(bot, chat_id)
         elif action == "editors":
             await self.show_editors(bot, chat_id, user_id)
         elif action == "addeditor":
@@ -579,6 +587,26 @@ class AdminChat:
             InputFile(csv_text.encode("utf-8"), filename="directory.csv"),
             caption=_e(text("export_caption", count=count)),
             protect_content=False,  # the manager needs to save this file
+        )
+
+    async def figures(self, bot: Bot, chat_id: int, days: int = 30) -> None:
+        """The partnership's chart of the last `days` days, as `python -m bot stats` draws it."""
+        last = self.clock().date()
+        first = last - timedelta(days=days - 1)
+        figures = await stats_cli.load(self.db, first, last)
+        picture = io.BytesIO()
+        await asyncio.to_thread(chart, figures, picture)
+        totals = (
+            ", ".join(f"{value} {shown(total)}" for value, total in figures.totals("route"))
+            or "none"
+        )
+        caption = text("figures_caption", first=first, last=last, totals=totals)
+        await self.sender.call(
+            bot.send_photo,
+            chat_id,
+            InputFile(picture.getvalue(), filename="figures.png"),
+            caption=_e(caption),
+            protect_content=False,
         )
 
     # -- editors -------------------------------------------------------------------------------

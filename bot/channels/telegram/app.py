@@ -27,6 +27,8 @@ from bot.channels.telegram.handlers import TelegramChannel
 from bot.channels.telegram.sender import Sender, Sleep
 from bot.config import Settings
 from bot.engine.context import Clock
+from bot.ops.health import HealthServer
+from bot.ops.profile import set_profile
 
 log = logging.getLogger(__name__)
 
@@ -60,12 +62,22 @@ def build_application(
     processor.keep = channel.must_keep
     channel.chat_turn = processor.chat_turn
 
+    health = HealthServer()
+
     async def post_init(application: TelegramApp) -> None:
         await channel.open()
         # A chat whose time ran out while the bot was stopped is cleared now.
         await channel.sweep(application.bot)
+        parts = channel.parts
+        await set_profile(application.bot, settings, parts.spec, parts.locales)
+        if settings.health is not None:
+            try:
+                await health.start(settings.health, lambda: _serving(application))
+            except OSError as exc:  # the monitor will notice; people are still served
+                log.warning("the health check cannot listen (%s)", type(exc).__name__)
 
     async def post_shutdown(_application: TelegramApp) -> None:
+        await health.close()
         await channel.close()
 
     async def sweep_job(context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -117,6 +129,12 @@ def build_application(
     if on_channel is not None:
         on_channel(channel)
     return application
+
+
+def _serving(application: TelegramApp) -> bool:
+    """Started, and receiving updates (by polling or the webhook)."""
+    updater = application.updater
+    return application.running and (updater is None or updater.running)
 
 
 def run(settings: Settings) -> None:

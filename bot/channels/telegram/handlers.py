@@ -20,7 +20,7 @@ from telegram.ext import ContextTypes
 
 from bot.admin.service import Admin
 from bot.app import Parts, open_parts
-from bot.channels.interpret import interpret
+from bot.channels.interpret import interpret, start_payload
 from bot.channels.telegram.admin import PREFIX as ADMIN_PREFIX
 from bot.channels.telegram.admin import AdminChat
 from bot.channels.telegram.render import Rendered, escape, parse_callback, render
@@ -206,9 +206,11 @@ class TelegramChannel:
             # Delete what the person typed as soon as it has been read. Only a message that
             # could not be deleted now is tracked, for the next wipe to try again.
             gone = self.settings.delete_typed and await self._delete_typed(context.bot, message)
+            typed = message.text or ""  # anything but text reads as "please use the buttons"
+            code = start_payload(typed)
             outcome = await self.conversations.handle(
                 key,
-                message.text or "",  # anything but text reads as "please use the buttons"
+                Event.start(code) if code is not None else typed,
                 self._locale(update),
                 incoming=None if gone else _tracked(message),
                 note_once=TYPED_NOTE if gone else None,
@@ -323,6 +325,7 @@ class TelegramChannel:
         the bot was stopped is cleared as soon as it is back. One chat's trouble never stops
         the others being cleared.
         """
+        await self.conversations.purge_figures(self.settings.stats_days)
         ended = 0
         for session in await self.conversations.idle():
             chat_id = chat_id_of(session.chat_key)
@@ -461,10 +464,11 @@ class TelegramChannel:
                 tr.render(self.parts.engine.message("exit_too_old", count=str(report.too_old)))
             )
         farewell = await self._send(bot, chat_id, escape("\n\n".join(parts)))
-        await self.conversations.wipe_later(
-            chat_key(chat_id),
-            [_tracked(farewell)],
-            timedelta(minutes=self.settings.idle_minutes),
-        )
+        if not outcome.reply.forgets:  # after /forget, not even this message's id is kept
+            await self.conversations.wipe_later(
+                chat_key(chat_id),
+                [_tracked(farewell)],
+                timedelta(minutes=self.settings.idle_minutes),
+            )
         if self.settings.cover_message:
             await self._send(bot, chat_id, escape(self.settings.cover_message))

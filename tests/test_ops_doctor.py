@@ -1,0 +1,399 @@
+"""`python -m bot doctor`: all is well on a sound deployment, and each broken thing it claims to
+check is caught, with its fix. Online checks run against the fake Bot API."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+
+from bot.ops.doctor import diagnose
+from bot.ops.findings import FAIL, OK, WARN, Finding
+from tests.conftest import DIRECTORY, FLOWS, LOCALES, ROOT
+from tests.fakebot import TOKEN, FakeBotApi
+from tests.test_ops_backup import make_live
+
+Env = dict[str, str]
+SECRET = "f3b1c8e0d2a4469bb7e5c3a1d9f00e7c"
+GOOD_ME = {
+    "id": int(TOKEN.split(":")[0]),
+    "is_bot": True,
+    "first_name": "Information",
+    "username": "pathways_test_bot",
+    "can_join_groups": False,
+    "can_read_all_group_messages": False,
+    "supports_inline_queries": False,
+}
+
+
+def real_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def compile_locales(folder: Path) -> Path:
+    """The shipped catalogues, compiled as `make translations` does, whatever the checkout has."""
+    target = folder / "locales"
+    shutil.copytree(LOCALES, target, ignore=shutil.ignore_patterns("*.mo"))
+    for po in target.glob("*/LC_MESSAGES/messages.po"):
+        with po.open("rb") as source:
+            catalog = read_po(source, locale=po.parent.parent.name)
+        with po.with_suffix(".mo").open("wb") as out:
+            write_mo(out, catalog)
+    return target
+
+
+@pytest.fixture(scope="module")
+def compiled_locales(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return compile_locales(tmp_path_factory.mktemp("locales"))
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeBotApi]:
+    with FakeBotApi() as server:
+        server.respond("getMe", GOOD_ME)
+        yield server
+    assert server.refused == []
+
+
+@pytest.fixture
+async def env(tmp_path: Path, fake: FakeBotApi, compiled_locales: Path) -> Env:
+    """A sound deployment: the token in a private file, a live database, compiled catalogues."""
+    token = tmp_path / "telegram-token"
+    token.write_text(TOKEN + "\n")
+    token.chmod(0o600)
+    db = tmp_path / "state" / "pathways.db"
+    await make_live(db)
+    db.chmod(0o600)
+    return {
+        "TELEGRAM_BOT_TOKEN_FILE": str(token),
+        "TELEGRAM_API_BASE_URL": fake.base_url,
+        "PATHWAYS_DB": str(db),
+        "PATHWAYS_LOCALES": str(compiled_locales),
+        "PATHWAYS_FLOWS": str(FLOWS),
+        "PATHWAYS_DIRECTORY": str(DIRECTORY),
+    }
+
+
+async def run_doctor(
+    env: Env, now: Callable[[], datetime] = real_now, **options: object
+) -> list[Finding]:
+    return await diagnose(env, now, wait=3, **options)  # type: ignore[arg-type]
+
+
+def only(found: list[Finding], status: str) -> list[Finding]:
+    return [f for f in found if f.status == status]
+
+
+def assert_caught(found: list[Finding], status: str, topic: str, pattern: str) -> Finding:
+    hits = [f for f in found if f.status == status and f.topic == topic]
+    for finding in hits:
+        if re.search(pattern, finding.text):
+            return finding
+    shown = "\n".join(line for f in found for line in f.lines())
+    raise AssertionError(f"no {status} {topic} matching {pattern!r} in:\n{shown}")
+
+
+def cli(*args: str, env: Env) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("PATHWAYS_", "TELEGRAM_"))}
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+        env={**clean, **env},
+    )
+
+
+# -- all is well --------------------------------------------------------------------------------
+
+
+async def test_a_sound_deployment_is_well(env: Env) -> None:
+    found = await run_doctor(env)
+    assert only(found, FAIL) == []
+    # The bundled directory ships entries not yet checked: that is a to-do, not a fault.
+    assert [f.topic for f in only(found, WARN)] == ["directory"]
+    topics = {f.topic for f in only(found, OK)}
+    assert {"settings", "token", "telegram", "database", "flows", "translations"} <= topics
+    assert {"webhook", "clock"} <= topics
+    assert_caught(found, OK, "telegram", "@pathways_test_bot")
+    assert_caught(found, OK, "clock", "Agrees with Telegram's")
+
+
+def test_doctor_as_a_command_exits_0_only_when_all_is_well(env: Env) -> None:
+    result = cli("doctor", env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "All is well (1 warning)." in result.stdout
+    assert TOKEN not in result.stdout + result.stderr
+    broken = cli("doctor", env={**env, "TELEGRAM_BOT_TOKEN_FILE": "", "TELEGRAM_BOT_TOKEN": ""})
+    assert broken.returncode == 1
+    assert "1 problem to fix" in broken.stdout
+
+
+async def test_offline_asks_nobody(env: Env, fake: FakeBotApi) -> None:
+    found = await run_doctor(env, online_checks=False)
+    assert fake.requests == []
+    assert_caught(found, OK, "telegram", "Not asked")
+    assert only(found, FAIL) == []
+
+
+# -- each thing it checks, broken ---------------------------------------------------------------
+
+
+async def test_a_bad_setting_is_named(env: Env, tmp_path: Path) -> None:
+    config = tmp_path / "pathways.toml"
+    config.write_text("[conversation]\nidle_minutes = 0\n")
+    found = await run_doctor({**env, "PATHWAYS_CONFIG": str(config)})
+    assert_caught(found, FAIL, "settings", r"idle_minutes in \[conversation\] of .*1 or more")
+
+
+async def test_no_token(env: Env) -> None:
+    found = await run_doctor({**env, "TELEGRAM_BOT_TOKEN_FILE": ""})
+    finding = assert_caught(found, FAIL, "token", "No bot token")
+    assert "TELEGRAM_BOT_TOKEN_FILE" in finding.fix
+
+
+async def test_a_token_in_the_environment_is_advised_against(env: Env) -> None:
+    found = await run_doctor({**env, "TELEGRAM_BOT_TOKEN_FILE": "", "TELEGRAM_BOT_TOKEN": TOKEN})
+    assert_caught(found, WARN, "token", "systemctl show")
+
+
+async def test_a_token_file_others_can_read(env: Env) -> None:
+    os.chmod(env["TELEGRAM_BOT_TOKEN_FILE"], 0o644)
+    found = await run_doctor(env)
+    finding = assert_caught(found, FAIL, "secrets", "other users can read it")
+    assert finding.fix.startswith("chmod 600 ")
+
+
+async def test_a_token_telegram_refuses(env: Env, tmp_path: Path) -> None:
+    other = tmp_path / "other-token"
+    other.write_text("987654321:ZZHdqTcvCH1vGWJxfSeofSAs0K5PALDsawQ")
+    other.chmod(0o600)
+    found = await run_doctor({**env, "TELEGRAM_BOT_TOKEN_FILE": str(other)})
+    finding = assert_caught(found, FAIL, "telegram", r"did not accept the token \(HTTP 401\)")
+    assert "@BotFather" in finding.fix
+    assert "ZZHdq" not in "\n".join(line for f in found for line in f.lines())
+
+
+async def test_the_bot_api_out_of_reach(env: Env, fake: FakeBotApi) -> None:
+    closed = fake.base_url
+    fake.stop()
+    found = await run_doctor({**env, "TELEGRAM_API_BASE_URL": closed})
+    finding = assert_caught(found, FAIL, "telegram", r"Could not reach the Bot API at 127\.0\.0\.1")
+    assert "--offline" in finding.fix
+    fake.start()  # so the fixture can stop it
+
+
+async def test_botfather_settings_to_change(env: Env, fake: FakeBotApi) -> None:
+    fake.respond("getMe", {**GOOD_ME, "can_join_groups": True, "can_read_all_group_messages": True})
+    found = await run_doctor(env)
+    assert "/setjoingroups" in assert_caught(found, WARN, "telegram", "added to groups").fix
+    assert "/setprivacy" in assert_caught(found, WARN, "telegram", "Privacy mode is off").fix
+
+
+async def test_a_clock_that_disagrees_with_telegram(env: Env) -> None:
+    found = await run_doctor(env, now=lambda: real_now() + timedelta(minutes=5))
+    finding = assert_caught(found, FAIL, "clock", r"\d+ seconds ahead of Telegram's")
+    assert "timedatectl set-ntp true" in finding.fix
+
+
+async def test_an_impossible_clock_and_no_time_zone_data(env: Env) -> None:
+    found = await run_doctor(
+        env,
+        now=lambda: datetime(2001, 1, 1, tzinfo=UTC),
+        online_checks=False,
+        zone="Nowhere/Atlantis",
+    )
+    assert_caught(found, FAIL, "clock", "cannot be right")
+    assert_caught(found, FAIL, "time zone", "No time zone data for Nowhere/Atlantis")
+
+
+async def test_telegram_reports_failed_webhook_deliveries(env: Env, fake: FakeBotApi) -> None:
+    hook = {
+        **env,
+        "PATHWAYS_WEBHOOK_URL": "https://bot.example.org/telegram",
+        "PATHWAYS_WEBHOOK_SECRET": SECRET,
+    }
+    fake.respond(
+        "getWebhookInfo",
+        {
+            "url": "https://bot.example.org/telegram",
+            "has_custom_certificate": False,
+            "pending_update_count": 150,
+            "last_error_date": int(real_now().timestamp()) - 60,
+            "last_error_message": "Wrong response from the webhook: 502 Bad Gateway",
+        },
+    )
+    found = await run_doctor(hook)
+    assert_caught(found, WARN, "webhook", "502 Bad Gateway")
+    assert_caught(found, WARN, "webhook", "150 updates are waiting")
+
+
+def spoil_newer(db: Path) -> None:
+    with sqlite3.connect(db) as conn:
+        conn.execute("PRAGMA user_version = 999")
+
+
+def spoil_foreign(db: Path) -> None:
+    db.unlink()
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE notes (text TEXT)")
+
+
+def spoil_damaged(db: Path) -> None:
+    from tests.test_ops_backup import malformed
+
+    malformed(db)
+
+
+def spoil_behind(db: Path) -> None:
+    with sqlite3.connect(db) as conn:
+        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        conn.execute(f"PRAGMA user_version = {version - 1}")
+
+
+def spoil_readable(db: Path) -> None:
+    db.chmod(0o644)
+
+
+def spoil_folder(db: Path) -> None:
+    shutil.rmtree(db.parent)
+    db.mkdir(parents=True)
+
+
+def spoil_parent(db: Path) -> None:
+    shutil.rmtree(db.parent)
+    db.parent.write_text("a file where the folder should be")
+
+
+@pytest.mark.parametrize(
+    ("spoil", "status", "pattern"),
+    [
+        (spoil_newer, FAIL, r"made by a newer Pathways \(schema 999"),
+        (spoil_foreign, FAIL, "is not a Pathways database"),
+        (spoil_damaged, FAIL, "is damaged|cannot be opened"),
+        (spoil_behind, WARN, r"is at schema \d+; this Pathways is at \d+"),
+        (spoil_readable, WARN, "Other users can read"),
+        (spoil_folder, FAIL, "is a folder"),
+        (spoil_parent, FAIL, "cannot be created"),
+    ],
+)
+async def test_database_problems(
+    env: Env, spoil: Callable[[Path], None], status: str, pattern: str
+) -> None:
+    spoil(Path(env["PATHWAYS_DB"]))
+    found = await run_doctor(env, online_checks=False)
+    assert_caught(found, status, "database", pattern)
+
+
+async def test_a_missing_database_is_fine_before_the_first_start(env: Env, tmp_path: Path) -> None:
+    found = await run_doctor({**env, "PATHWAYS_DB": str(tmp_path / "new" / "p.db")})
+    assert_caught(found, OK, "database", "not created yet")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give a file to another user")
+async def test_a_journal_file_left_by_another_user(env: Env) -> None:
+    db = Path(env["PATHWAYS_DB"])
+    with sqlite3.connect(db) as conn:  # leaves -wal and -shm while open
+        conn.execute("SELECT 1 FROM services").fetchall()
+        shm = f"{db}-shm"
+        os.chown(shm, 65534, 65534)
+        found = await run_doctor(env, online_checks=False)
+    finding = assert_caught(found, FAIL, "database", "belongs to another user")
+    assert "chown" in finding.fix
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write anything")
+async def test_a_database_the_service_cannot_write(env: Env) -> None:
+    db = Path(env["PATHWAYS_DB"])
+    db.parent.chmod(0o500)
+    try:
+        found = await run_doctor(env, online_checks=False)
+    finally:
+        db.parent.chmod(0o700)
+    assert_caught(found, FAIL, "database", "not writable|cannot be")
+
+
+async def test_broken_flows_are_named_by_file_and_line(env: Env, flows_copy: Path) -> None:
+    victim = flows_copy / "victim.yaml"
+    victim.write_text(victim.read_text().replace("goto: not_safe", "goto: victim.nedds"))
+    found = await run_doctor({**env, "PATHWAYS_FLOWS": str(flows_copy)}, online_checks=False)
+    finding = assert_caught(found, FAIL, "flows", r"victim\.yaml:\d+: unknown destination")
+    assert "flows check" in finding.fix
+
+
+async def test_a_broken_bundled_directory(env: Env, tmp_path: Path) -> None:
+    folder = tmp_path / "directory"
+    shutil.copytree(DIRECTORY, folder)
+    services = folder / "services.yaml"
+    services.write_text(services.read_text().replace("hours: 24/7", "hours: Mnday 10:00-12:00", 1))
+    found = await run_doctor({**env, "PATHWAYS_DIRECTORY": str(folder)}, online_checks=False)
+    finding = assert_caught(found, FAIL, "directory", "bundled directory has problems")
+    assert "Mnday" in finding.text and "directory validate" in finding.fix
+
+
+async def test_a_broken_directory_in_the_database(env: Env) -> None:
+    with sqlite3.connect(env["PATHWAYS_DB"]) as conn:
+        conn.execute(
+            "UPDATE services SET data = json_set(data, '$.hours', 'Mnday 10:00-12:00') "
+            "WHERE id = 'samaritans'"
+        )
+    found = await run_doctor(env, online_checks=False)
+    assert_caught(found, FAIL, "directory", "directory in the database has problems")
+
+
+async def test_stale_entries_are_counted(env: Env) -> None:
+    with sqlite3.connect(env["PATHWAYS_DB"]) as conn:
+        total = int(conn.execute("SELECT count(*) FROM services").fetchone()[0])
+        conn.execute("UPDATE services SET data = json_set(data, '$.verified_on', '2020-01-01')")
+    found = await run_doctor(env, online_checks=False)
+    finding = assert_caught(found, WARN, "directory", f"{total} not checked in 180 days")
+    assert finding.fix == "python -m bot directory stale --days 180"
+
+
+async def test_translations_not_compiled(env: Env, tmp_path: Path, compiled_locales: Path) -> None:
+    folder = tmp_path / "locales"
+    shutil.copytree(compiled_locales, folder)
+    (folder / "cy" / "LC_MESSAGES" / "messages.mo").unlink()
+    pl = folder / "pl" / "LC_MESSAGES"
+    os.utime(pl / "messages.mo", (1, 1))  # older than its catalogue
+    found = await run_doctor({**env, "PATHWAYS_LOCALES": str(folder)}, online_checks=False)
+    finding = assert_caught(found, FAIL, "translations", "cy, pl")
+    assert "make translations" in finding.fix
+
+
+@pytest.mark.parametrize(
+    ("url", "extra", "status", "pattern"),
+    [
+        ("https://bot.example.org:8080/telegram", {}, FAIL, "uses port 8080"),
+        ("https://127.0.0.1/telegram", {}, FAIL, "Telegram cannot reach"),
+        ("https://bot.example.org/hooks/tg", {}, WARN, "public path /hooks/tg differs"),
+        (
+            "https://bot.example.org/telegram",
+            {"PATHWAYS_WEBHOOK_LISTEN": "0.0.0.0"},
+            WARN,
+            "listens on 0.0.0.0",
+        ),
+        (
+            "https://bot.example.org/telegram",
+            {"PATHWAYS_WEBHOOK_SECRET": "short"},
+            WARN,
+            "secret is short",
+        ),
+        ("https://bot.example.org/telegram", {}, OK, "proxy -> http://127.0.0.1:8443/telegram"),
+    ],
+)
+async def test_webhook_settings(env: Env, url: str, extra: Env, status: str, pattern: str) -> None:
+    hook = {**env, "PATHWAYS_WEBHOOK_URL": url, "PATHWAYS_WEBHOOK_SECRET": SECRET, **extra}
+    found = await run_doctor(hook, online_checks=False)
+    assert_caught(found, status, "webhook", pattern)
