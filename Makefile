@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
 .PHONY: run test lint typecheck flows-check flows-graph pytest console clean help \
-        translations translations-update
+        translations translations-update reliability bench
 
 help:
 	@echo "make run          start Pathways (terminal chat when TELEGRAM_BOT_TOKEN is not set)"
@@ -48,6 +48,16 @@ pytest: $(STAMP) translations
 	$(BIN)/python -m pytest
 
 test: translations lint typecheck flows-check pytest
+
+# The long reliability run (docs/reliability.md): 10,000+ fuzzed updates, 50+ kill -9, the fault
+# matrix, abuse and secrets checks; writes its figures into docs/reliability.md. Not in `test`.
+reliability: $(STAMP) translations
+	$(BIN)/python -m tests.reliability.long_run
+
+# Benchmarks (a few minutes; not in `test`): prints a table and writes docs/benchmarks.md with
+# the machine, the date and each figure against its target (see bench/).
+bench: $(STAMP) translations
+	$(BIN)/python -m bench
 
 # Translations (docs/translations.md). The .po catalogues are committed; the .mo files they
 # compile to are built here, never committed, and rebuilt whenever their .po changes.

@@ -443,6 +443,15 @@ def _api_base_url(src: Source) -> str | None:
     return raw
 
 
+# Accounts Telegram itself sends as: never a person who could manage the directory. (A message
+# from an anonymous group admin carries 1087968824, whoever the admin is.)
+TELEGRAM_ACCOUNTS = {
+    777000: "Telegram's service notifications",
+    1087968824: "GroupAnonymousBot, for anonymous group admins",
+    136817688: "Channel_Bot, for channels writing in groups",
+}
+
+
 def _owner_ids(src: Source) -> frozenset[int]:
     raw = src.get("PATHWAYS_OWNER_IDS")
     ids = [part.strip() for part in raw.replace(";", ",").split(",") if part.strip()]
@@ -451,7 +460,14 @@ def _owner_ids(src: Source) -> frozenset[int]:
             f"{src.label('PATHWAYS_OWNER_IDS')} must be numeric Telegram user ids separated by "
             "commas (not @usernames, which can change hands); ask @userinfobot for yours"
         )
-    return frozenset(int(part) for part in ids)
+    found = frozenset(int(part) for part in ids)
+    for account in sorted(found & set(TELEGRAM_ACCOUNTS)):
+        raise ConfigError(
+            f"{src.label('PATHWAYS_OWNER_IDS')}: {account} is Telegram's own account "
+            f"({TELEGRAM_ACCOUNTS[account]}), not a person's; use your own numeric user id "
+            "(ask @userinfobot)"
+        )
+    return found
 
 
 def _reminder_time(src: Source) -> time:

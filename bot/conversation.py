@@ -138,7 +138,8 @@ class Conversations:
                 session = self.engine.new_session(chat_key, locale)
                 if isinstance(event, Event) and event.kind is EventKind.RESUME:
                     event = Event.start()
-            if incoming is not None:
+            known = {m.message_id for m in session.messages}
+            if incoming is not None and incoming.message_id not in known:
                 session.messages.append(incoming)
             if isinstance(event, str):
                 event = self.read_text(event, session)

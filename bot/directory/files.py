@@ -66,11 +66,15 @@ def _yaml_lists(path: Path) -> tuple[list[Any] | None, list[Any] | None]:
     return lists[0], lists[1]
 
 
+def _quoted(value: str) -> bool:
+    """Starts with the quote export adds: before a formula-like cell, or before a cell that
+    itself starts with such a quote (so that "'=x", typed as is, survives the round trip)."""
+    return len(value) > 1 and value[0] == "'" and (value[1] in FORMULA_STARTS or value[1] == "'")
+
+
 def _unescape_cell(value: str) -> str:
     """Undo the quote that export puts before a formula-like cell."""
-    if len(value) > 1 and value[0] == "'" and value[1] in FORMULA_STARTS:
-        return value[1:]
-    return value
+    return value[1:] if _quoted(value) else value
 
 
 def _csv_records(path: Path) -> list[tuple[str, Mapping[str, Any]]]:
@@ -170,7 +174,7 @@ def _by_id(service: Service) -> str:
 def _safe_cell(value: str) -> str:
     """Make a cell inert in a spreadsheet: a leading quote stops it running as a formula
     (import removes the quote again, so a number like +44 ... survives the round trip)."""
-    return "'" + value if value.startswith(FORMULA_STARTS) else value
+    return "'" + value if value.startswith(FORMULA_STARTS) or _quoted(value) else value
 
 
 def cell_text(field: str, value: Any) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime
 
@@ -36,6 +37,12 @@ class DirectoryIndex:
             for district in area.postcode_districts:
                 self._by_district[district.lower()] = area.id
         self._words = sorted(self._by_words)
+        # For near misses: the words holding each letter at least k times (see `_closest`).
+        self._with_letters: dict[tuple[str, int], list[int]] = {}
+        for position, word in enumerate(self._words):
+            for letter, times in Counter(word).items():
+                for k in range(1, times + 1):
+                    self._with_letters.setdefault((letter, k), []).append(position)
         self._by_area: dict[str, list[Service]] = {}
         for service in services.values():
             if service.active:
@@ -70,10 +77,32 @@ class DirectoryIndex:
         if postcode and postcode.group(1) in self._by_district:
             return self._areas[self._by_district[postcode.group(1)]]
         if len(words) >= 4 and not any(c.isdigit() for c in words):
-            close = difflib.get_close_matches(words, self._words, n=1, cutoff=FUZZY_CUTOFF)
-            if close:
-                return self._areas[self._by_words[close[0]]]
+            close = self._closest(words)
+            if close is not None:
+                return self._areas[self._by_words[close]]
         return None
+
+    def _closest(self, typed: str) -> str | None:
+        """The word `difflib.get_close_matches(typed, words, n=1, cutoff=FUZZY_CUTOFF)` finds,
+        without comparing every word in full. A word can be that close only if it shares
+        enough letters with `typed` (difflib's own `quick_ratio` bound); the shared letters
+        are counted for every word at once, and only those words are compared."""
+        shared: Counter[int] = Counter()
+        for letter, times in Counter(typed).items():
+            for k in range(1, times + 1):
+                shared.update(self._with_letters.get((letter, k), ()))
+        matcher = difflib.SequenceMatcher()
+        matcher.set_seq2(typed)
+        best: tuple[float, str] | None = None
+        for position, letters in shared.items():
+            word = self._words[position]
+            if 2.0 * letters / (len(word) + len(typed)) < FUZZY_CUTOFF:
+                continue
+            matcher.set_seq1(word)
+            score = matcher.ratio()
+            if score >= FUZZY_CUTOFF and (best is None or (score, word) > best):
+                best = (score, word)
+        return best[1] if best is not None else None
 
     def _walk(self, area_id: str) -> tuple[str, ...]:
         chain: list[str] = []

@@ -96,6 +96,10 @@ class Engine:
             name: frozenset(b.trigger for b in state.buttons) | frozenset(spec.ways_out)
             for name, state in spec.states.items()
         }
+        # What each step offers never changes, so it is worked out once, not at every step.
+        self._offered: dict[str, tuple[Button, ...]] = {
+            name: self._offer(name) for name in spec.states
+        }
 
     def _add_state_transitions(self, state: StateSpec) -> None:
         for button in state.buttons:
@@ -220,6 +224,9 @@ class Engine:
 
     def buttons(self, state_name: str) -> tuple[Button, ...]:
         """What a step offers: its own buttons, then the ways out shown on every message."""
+        return self._offered[state_name]
+
+    def _offer(self, state_name: str) -> tuple[Button, ...]:
         state = self.spec.states[state_name]
         buttons = [Button(b.trigger, b.label, b.way_out is not None) for b in state.buttons]
         shown = {b.trigger for b in buttons}

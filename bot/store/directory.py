@@ -26,9 +26,9 @@ def _json(record: object) -> str:
 
 
 async def version(conn: aiosqlite.Connection) -> int:
-    async with conn.execute("SELECT value FROM directory_meta WHERE key = 'version'") as cursor:
-        row = await cursor.fetchone()
-    return int(row[0]) if row else 0
+    # Asked at every step: one round trip to the database thread (not execute, fetch, close).
+    rows = await conn.execute_fetchall("SELECT value FROM directory_meta WHERE key = 'version'")
+    return next((int(row[0]) for row in rows), 0)
 
 
 async def is_empty(conn: aiosqlite.Connection) -> bool:

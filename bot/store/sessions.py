@@ -27,11 +27,12 @@ def _session(chat_key: str, row: aiosqlite.Row | tuple[object, ...]) -> Session:
 
 
 async def load(conn: aiosqlite.Connection, chat_key: str) -> Session | None:
-    async with conn.execute(
+    # One round trip to the database thread, not three (execute, fetch, close): this runs
+    # at every step.
+    rows = await conn.execute_fetchall(
         f"SELECT {_COLUMNS} FROM sessions WHERE chat_key = ?", (chat_key,)
-    ) as cursor:
-        row = await cursor.fetchone()
-    return None if row is None else _session(chat_key, row)
+    )
+    return next((_session(chat_key, row) for row in rows), None)
 
 
 async def idle_since(conn: aiosqlite.Connection, cutoff: datetime) -> list[Session]:

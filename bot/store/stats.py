@@ -21,10 +21,13 @@ class Count:
 
 async def add(conn: aiosqlite.Connection, day: date, items: Iterable[tuple[str, str]]) -> None:
     """Add one to each (kind, value) for `day`."""
+    rows = [(day.isoformat(), kind, value) for kind, value in items]
+    if not rows:
+        return  # most steps count nothing: no round trip to the database thread then
     await conn.executemany(
         "INSERT INTO daily_counts (day, kind, value, count) VALUES (?, ?, ?, 1)"
         " ON CONFLICT (day, kind, value) DO UPDATE SET count = count + 1",
-        [(day.isoformat(), kind, value) for kind, value in items],
+        rows,
     )
 
 

@@ -43,6 +43,7 @@ from bot.admin.service import (
 from bot.admin.texts import text
 from bot.channels.telegram.render import MAX_TEXT, split_text
 from bot.channels.telegram.sender import Blocked, GaveUp, Sender
+from bot.config import TELEGRAM_ACCOUNTS
 from bot.directory import changes as directory_changes
 from bot.directory.files import MAX_FILE_BYTES, DirectoryData, cell_text
 from bot.directory.model import AUDIENCES, NEEDS, Service
@@ -624,6 +625,9 @@ class AdminChat:
         value = typed.strip()
         if not (value.isascii() and value.isdigit()):
             await self._say(bot, chat_id, _e(text("editor_bad")))
+            return
+        if int(value) in TELEGRAM_ACCOUNTS:
+            await self._say(bot, chat_id, _e(text("editor_telegram", user=value)))
             return
         await self.admin.add_editor(owner, int(value))
         await self._say(bot, chat_id, _e(text("editor_added", user=value)))

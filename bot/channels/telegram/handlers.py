@@ -78,6 +78,13 @@ def _tracked(message: Message) -> Tracked:
     return Tracked(message.message_id, int(message.date.timestamp()))
 
 
+def _bot_message(message: object, bot_id: int) -> Message | None:
+    """`message` if it is one this bot sent and Telegram still shows it, else None."""
+    if isinstance(message, Message) and message.from_user is not None:
+        return message if message.from_user.id == bot_id else None
+    return None
+
+
 @contextlib.asynccontextmanager
 async def _no_turns(_chat_id: int) -> AsyncIterator[None]:
     yield
@@ -258,8 +265,14 @@ class TelegramChannel:
                 answered = True
                 return
             event = parse_callback(query.data) or _FORGED
+            # The pressed message is one of the bot's in this chat: track it (a crash may have
+            # cut its recording short), so that a wipe's run of ids starts no later than it.
+            pressed = _bot_message(query.message, context.bot.id)
             outcome = await self.conversations.handle(
-                chat_key(chat.id), event, self._locale(update)
+                chat_key(chat.id),
+                event,
+                self._locale(update),
+                incoming=_tracked(pressed) if pressed is not None else None,
             )
             expired = self.parts.spec.message("expired")
             notice = next((n for n in outcome.reply.notices if n.msgid == expired), None)

@@ -1,0 +1,130 @@
+"""Run every benchmark, print a table and write docs/benchmarks.md (`make bench`).
+
+python -m bench              # the full run, a few minutes
+python -m bench --quick      # tiny sizes, seconds: checks that everything still runs
+python -m bench --out FILE   # write the report elsewhere (--out - : print only)
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from . import e2e, engine_bench, memory_bench, search_bench, storage_bench, wipe_bench
+from .common import ROOT
+from .machine import LoadMeter, describe
+from .report import Results, render_markdown, render_table
+from .scenarios import load_scripts
+from .sizes import FULL, QUICK, Sizes
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def run(sizes: Sizes, workdir: Path) -> Results:
+    meter = LoadMeter()
+    machine = describe()
+    _say("engine ...")
+    engine = engine_bench.run(min_seconds=sizes.engine_seconds)
+    _say("engine with storage ...")
+    storage = storage_bench.run(workdir / "storage", min_seconds=sizes.engine_seconds)
+    _say("directory search ...")
+    search = search_bench.run(queries=sizes.search_queries, services=sizes.search_services)
+    _say("wipe ...")
+    wipe = wipe_bench.run(messages=sizes.wipe_messages, rounds=sizes.wipe_rounds)
+
+    scripts = load_scripts()
+    mirrored = [e2e.mirror(script) for script in scripts]
+    loads: dict[str, e2e.LoadResult] = {}
+    # The two bots take turns, so that a change in the machine's other load hits both alike.
+    for kind, label, paced in (
+        ("pathways", "pathways", False),
+        ("baseline", "baseline", False),
+        ("pathways", "pathways paced", True),
+        ("baseline", "baseline paced", True),
+    ):
+        _say(f"end to end: {label} ...")
+        # A saturated bot has a queue left at the end: it is stopped without waiting long.
+        with e2e.running(kind, workdir / label.replace(" ", "-"), grace=5.0) as (fake, bot):
+            loads[label] = e2e.load(
+                label,
+                fake,
+                bot,
+                scripts if kind == "pathways" else mirrored,
+                people=sizes.paced_people if paced else sizes.people,
+                seconds=sizes.seconds,
+                warmup=sizes.warmup,
+                rate=sizes.paced_rate if paced else None,
+                drain=5.0 if paced else 0.0,
+            )
+    label = "pathways, many at once"
+    _say(f"end to end: {label} ...")
+    with e2e.running("pathways", workdir / "at-once", grace=5.0) as (fake, bot):
+        loads[label] = e2e.load(
+            label,
+            fake,
+            bot,
+            scripts,
+            people=sizes.active_people,
+            seconds=sizes.active_seconds,
+            warmup=sizes.warmup,
+            think=sizes.active_think,
+            ramp=sizes.active_ramp,
+            drain=0.0,
+        )
+    memory = []
+    for stored in sizes.memory_sizes:
+        _say(f"memory: {stored:,} stored conversations ...")
+        memory.append(
+            memory_bench.measure(
+                stored,
+                workdir / f"memory-{stored}",
+                scripts,
+                people=sizes.memory_people,
+                seconds=sizes.memory_seconds,
+            )
+        )
+    return Results(
+        machine=machine,
+        sizes=sizes,
+        engine=engine,
+        storage=storage,
+        search=search,
+        wipe=wipe,
+        loads=loads,
+        memory=memory,
+        scripts=len(scripts),
+        script_updates=sum(s.updates for s in scripts) / len(scripts),
+        others=meter.others(),
+        seconds=meter.seconds(),
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: a check, not figures")
+    parser.add_argument(
+        "--out",
+        default=str(ROOT / "docs" / "benchmarks.md"),
+        help="where to write the report ('-' to only print the table)",
+    )
+    args = parser.parse_args(argv)
+    sizes = QUICK if args.quick else FULL
+    started = time.monotonic()
+    (ROOT / "var").mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="bench-", dir=ROOT / "var") as folder:
+        results = run(sizes, Path(folder))
+    print(render_table(results))
+    if args.out != "-":
+        Path(args.out).write_text(render_markdown(results, quick=args.quick), encoding="utf-8")
+        _say(f"wrote {args.out}")
+    _say(f"took {time.monotonic() - started:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,481 @@
+"""(b), (c), (d) End to end: a bot process against the fake Bot API on loopback, under load.
+
+The bot runs as its own process, exactly as deployed (`python -m bot run`, or the baseline
+in bench/baseline_bot.py), polling the fake Bot API of tests/fakebot on 127.0.0.1. This
+process plays the people: each runs a scenario script (tests/scenarios/), tapping the
+buttons of the bot's latest reply by their words and typing what the transcript types, then
+the next script, until the run ends.
+
+- An update becomes available when a person acts (the fake queues it for getUpdates); its
+  reply is sent when the bot's request carrying the next step's buttons reaches the fake
+  (for a quick exit: the farewell). The time between is the latency measured.
+- `closed` load: N people at once, each pausing a human-ish `think` time (0.5-1.5 s by
+  default) after every reply. With enough people the bot saturates, and the updates handled
+  per second are its throughput.
+- `paced` load: updates offered at a fixed average rate (a Poisson process), each by one of
+  a pool of people who has had the reply to their previous action: latency at that rate.
+
+The fake and the people share this process (one core); the bot has the other.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import heapq
+import itertools
+import os
+import queue
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tests.fakebot import TOKEN, FakeBotApi
+
+from .common import ROOT, percentile, rss_kib
+from .scenarios import Action, Script
+
+REPLY_METHODS = frozenset({"sendMessage", "editMessageText"})
+EXIT_LABEL = "Quick exit"
+FIRST_CHAT = 10_000_000
+
+
+@dataclass(frozen=True)
+class Reply:
+    chat_id: int
+    arrived: float  # time.monotonic() when the request reached the fake
+    message_id: int
+    buttons: dict[str, str]  # label -> callback data; empty when the message has none
+
+
+class LoadFake(FakeBotApi):
+    """The fake Bot API, telling the load driver about each reply message as it arrives."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.replies: queue.SimpleQueue[Reply] = queue.SimpleQueue()
+
+    def _finish(
+        self,
+        method: str,
+        params: dict[str, Any],
+        arrived: float,
+        error: Any = None,
+        *,
+        result: Any = None,
+        fault: str | None = None,
+        retry_after: int | None = None,
+    ) -> tuple[int, dict[str, Any]]:
+        answer = super()._finish(
+            method, params, arrived, error, result=result, fault=fault, retry_after=retry_after
+        )
+        if error is None and method in REPLY_METHODS and isinstance(params.get("chat_id"), int):
+            markup = params.get("reply_markup") or {}
+            rows = markup.get("inline_keyboard", []) if isinstance(markup, dict) else []
+            buttons = {b["text"]: b.get("callback_data", "") for row in rows for b in row}
+            message_id = (
+                params["message_id"] if method == "editMessageText" else result["message_id"]
+            )
+            self.replies.put(Reply(params["chat_id"], arrived, int(message_id), buttons))
+        return answer
+
+
+@dataclass
+class Person:
+    chat_id: int
+    scripts: list[Script]
+    next_script: int
+    script: Script | None = None
+    position: int = 0
+    acted_at: float | None = None  # when the update now awaiting its reply became available
+    message_id: int = 0
+    buttons: dict[str, str] = field(default_factory=dict)
+
+    def begin(self) -> None:
+        self.script = self.scripts[self.next_script % len(self.scripts)]
+        self.next_script += 1
+        self.position = 0
+
+    @property
+    def action(self) -> Action:
+        assert self.script is not None
+        return self.script.actions[self.position]
+
+
+@dataclass(frozen=True)
+class Sample:
+    acted_at: float
+    latency: float
+
+
+@dataclass
+class LoadResult:
+    label: str
+    people: int
+    seconds: float  # the measured window (after the warm-up)
+    handled: int  # updates answered within the window
+    offered: int  # updates made available within the window
+    latencies: list[float]
+    conversations: int  # whole conversations finished within the window
+    unanswered: int  # updates still without a reply when the run ended
+    mismatches: int  # a button the script names was not on the reply
+    bot_cpu_seconds: float
+    driver_cpu_seconds: float
+    rss_kib_start: int
+    rss_kib_max: int
+    api_calls: int = 0  # Bot API requests other than getUpdates, within the window
+    polls: int = 0  # getUpdates requests within the window
+    refused: int = 0
+
+    @property
+    def throughput(self) -> float:
+        return self.handled / self.seconds
+
+    @property
+    def offered_rate(self) -> float:
+        return self.offered / self.seconds
+
+    @property
+    def p50_ms(self) -> float:
+        return percentile(self.latencies, 0.5) * 1000
+
+    @property
+    def p99_ms(self) -> float:
+        return percentile(self.latencies, 0.99) * 1000
+
+    @property
+    def cpu_ms_per_update(self) -> float:
+        return self.bot_cpu_seconds * 1000 / self.handled if self.handled else float("nan")
+
+    @property
+    def calls_per_update(self) -> float:
+        return self.api_calls / self.handled if self.handled else float("nan")
+
+    @property
+    def polls_per_update(self) -> float:
+        return self.polls / self.handled if self.handled else float("nan")
+
+    @property
+    def cpu_ms_per_request(self) -> float:
+        """Bot CPU time per Bot API request (getUpdates included)."""
+        requests = self.api_calls + self.polls
+        return self.bot_cpu_seconds * 1000 / requests if requests else float("nan")
+
+
+class Driver:
+    """Plays the people. One thread acts; replies come in through the fake's queue."""
+
+    def __init__(
+        self,
+        fake: LoadFake,
+        scripts: list[Script],
+        people: int,
+        seed: int,
+        think: tuple[float, float] = (0.5, 1.5),
+        rate: float | None = None,
+        first_chat: int = FIRST_CHAT,
+        chat_ids: list[int] | None = None,
+        ramp: float | None = None,
+    ) -> None:
+        self.fake = fake
+        self.rnd = random.Random(seed)
+        self.think = think
+        self.rate = rate
+        self.ramp = think[1] if ramp is None else ramp  # people begin within this time
+        ids = chat_ids or [first_chat + n for n in range(people)]
+        self.people = {
+            chat_id: Person(chat_id, scripts, next_script=n) for n, chat_id in enumerate(ids)
+        }
+        self.samples: list[Sample] = []
+        self.finished: list[float] = []  # when each conversation's last reply arrived
+        self.acted: list[float] = []
+        self.mismatches = 0
+        self._timers: list[tuple[float, int, int]] = []  # (due, tie-break, chat_id)
+        self._ticket = itertools.count()
+        self._ready: list[int] = []  # paced load: people waiting for a slot, in order
+
+    # -- scheduling ---------------------------------------------------------------------------
+
+    def _later(self, person: Person, now: float) -> None:
+        if self.rate is None:
+            due = now + self.rnd.uniform(*self.think)
+            heapq.heappush(self._timers, (due, next(self._ticket), person.chat_id))
+        else:
+            self._ready.append(person.chat_id)
+
+    def _act(self, person: Person) -> None:
+        if person.script is None or person.position >= len(person.script.actions):
+            person.begin()
+        action = person.action
+        person.acted_at = time.monotonic()
+        if action.kind == "type":
+            self.fake.send_text(person.chat_id, action.words)
+        else:
+            data = person.buttons.get(action.words)
+            if data is None:
+                self.mismatches += 1
+                person.script, person.acted_at = None, None  # start a fresh conversation
+                self._later(person, time.monotonic())
+                return
+            try:
+                self.fake.press(person.chat_id, person.message_id, data)
+            except LookupError:  # the message is gone (wiped): start again
+                self.mismatches += 1
+                person.script, person.acted_at = None, None
+                self._later(person, time.monotonic())
+                return
+        self.acted.append(person.acted_at)
+
+    def _on_reply(self, reply: Reply) -> None:
+        person = self.people.get(reply.chat_id)
+        if person is None or person.acted_at is None:
+            return
+        ending = person.action.words == EXIT_LABEL
+        if not reply.buttons and not ending:
+            return  # a service card or other message before the one with the buttons
+        self.samples.append(Sample(person.acted_at, reply.arrived - person.acted_at))
+        person.acted_at = None
+        person.message_id, person.buttons = reply.message_id, reply.buttons
+        assert person.script is not None
+        person.position += 1
+        if person.position >= len(person.script.actions):
+            self.finished.append(reply.arrived)
+            person.script = None
+        self._later(person, reply.arrived)
+
+    # -- running ------------------------------------------------------------------------------
+
+    def run(self, seconds: float) -> float:
+        """Play for `seconds`; returns when the play started."""
+        start = time.monotonic()
+        for person in self.people.values():
+            if self.rate is None:
+                due = start + self.rnd.uniform(0, self.ramp)
+                heapq.heappush(self._timers, (due, next(self._ticket), person.chat_id))
+            else:
+                self._ready.append(person.chat_id)
+        if self.rate is not None:
+            self.rnd.shuffle(self._ready)
+        end = start + seconds
+        next_slot = start
+        while True:
+            now = time.monotonic()
+            if now >= end:
+                break
+            while self._timers and self._timers[0][0] <= now:
+                _due, _tie, chat_id = heapq.heappop(self._timers)
+                self._act(self.people[chat_id])
+            if self.rate is not None:
+                while next_slot <= now:
+                    if self._ready:
+                        self._act(self.people[self._ready.pop(0)])
+                    next_slot += self.rnd.expovariate(self.rate)
+            wake = min(end, self._timers[0][0] if self._timers else end)
+            if self.rate is not None:
+                wake = min(wake, next_slot)
+            with contextlib.suppress(queue.Empty):
+                self._on_reply(self.fake.replies.get(timeout=max(0.0, wake - time.monotonic())))
+                while True:
+                    self._on_reply(self.fake.replies.get_nowait())
+        return start
+
+    def drain(self, timeout: float = 10.0) -> int:
+        """Let replies to updates already sent arrive; returns how many never did."""
+        if timeout <= 0:
+            return self._waiting()
+        deadline = time.monotonic() + timeout
+        while self._waiting() and time.monotonic() < deadline:
+            with contextlib.suppress(queue.Empty):
+                self._on_reply(self.fake.replies.get(timeout=0.05))
+        return self._waiting()
+
+    def _waiting(self) -> int:
+        return sum(1 for p in self.people.values() if p.acted_at is not None)
+
+
+# -- the bot processes -------------------------------------------------------------------------
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = int(fields[11]) + int(fields[12])  # utime + stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _own_cpu_seconds() -> float:
+    usage = os.times()
+    return usage.user + usage.system
+
+
+@dataclass
+class BotProcess:
+    kind: str  # "pathways" or "baseline"
+    process: subprocess.Popen[str]
+    log: Path
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def rss_kib(self) -> int:
+        return rss_kib(self.pid)
+
+    def cpu_seconds(self) -> float:
+        return _cpu_seconds(self.pid)
+
+    def stop(self, grace: float = 30.0) -> None:
+        """SIGTERM, as a deployment stops it; killed if it takes longer than `grace` (a bot
+        with a long queue of updates left finishes them first)."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def _clean_env() -> dict[str, str]:
+    drop = ("PATHWAYS_", "TELEGRAM_")
+    return {k: v for k, v in os.environ.items() if not k.startswith(drop)}
+
+
+def start_bot(
+    kind: str, fake: FakeBotApi, workdir: Path, concurrent: int = 1, timeout: float = 60
+) -> BotProcess:
+    """Start a bot process against `fake` and wait until it polls for updates."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    env = {**_clean_env(), "TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_API_BASE_URL": fake.base_url}
+    if kind == "pathways":
+        config = workdir / "pathways.toml"
+        config.write_text("# the bench's own settings: every default\n")
+        env |= {"PATHWAYS_DB": str(workdir / "pathways.db"), "PATHWAYS_CONFIG": str(config)}
+        command = [sys.executable, "-m", "bot", "run"]
+    elif kind == "baseline":
+        data = workdir / "baseline.pickle"
+        command = [sys.executable, "-m", "bench.baseline_bot", "--data", str(data)]
+        command += ["--concurrent", str(concurrent)]
+    else:
+        raise ValueError(kind)
+    log = workdir / f"{kind}.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            command, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=out, text=True
+        )
+    bot = BotProcess(kind, process, log)
+    deadline = time.monotonic() + timeout
+    while fake.waiting_pollers == 0:
+        if process.poll() is not None or time.monotonic() > deadline:
+            bot.stop()
+            raise RuntimeError(f"the {kind} bot did not start:\n{log.read_text()[-3000:]}")
+        time.sleep(0.05)
+    return bot
+
+
+@contextlib.contextmanager
+def running(
+    kind: str, workdir: Path, concurrent: int = 1, grace: float = 30.0
+) -> Iterator[tuple[LoadFake, BotProcess]]:
+    with LoadFake() as fake:
+        bot = start_bot(kind, fake, workdir, concurrent)
+        try:
+            yield fake, bot
+        finally:
+            bot.stop(grace)
+
+
+class _RssSampler(threading.Thread):
+    def __init__(self, bot: BotProcess, every: float = 0.25) -> None:
+        super().__init__(daemon=True)
+        self.bot, self.every = bot, every
+        self.highest = 0
+        self._done = threading.Event()
+
+    def run(self) -> None:
+        while not self._done.is_set():
+            with contextlib.suppress(OSError, RuntimeError):
+                self.highest = max(self.highest, self.bot.rss_kib())
+            self._done.wait(self.every)
+
+    def stop(self) -> None:
+        self._done.set()
+        self.join()
+
+
+def load(
+    label: str,
+    fake: LoadFake,
+    bot: BotProcess,
+    scripts: list[Script],
+    *,
+    people: int,
+    seconds: float,
+    warmup: float,
+    seed: int = 1,
+    think: tuple[float, float] = (0.5, 1.5),
+    rate: float | None = None,
+    chat_ids: list[int] | None = None,
+    drain: float = 10.0,
+    ramp: float | None = None,
+) -> LoadResult:
+    """Run one load against a running bot; figures count only after `warmup` seconds.
+
+    Afterwards, replies still owed are waited for up to `drain` seconds (0: not at all, as
+    when a saturated bot has a long queue): the rest count as `unanswered`."""
+    driver = Driver(fake, scripts, people, seed, think, rate, chat_ids=chat_ids, ramp=ramp)
+    rss_start = bot.rss_kib()
+    sampler = _RssSampler(bot)
+    sampler.start()
+    # Figures are counted from the end of the warm-up, so CPU is read then too.
+    marks: dict[str, float] = {}
+
+    def mark_cpu() -> None:
+        marks["bot"] = bot.cpu_seconds()
+        marks["driver"] = _own_cpu_seconds()
+
+    cpu_timer = threading.Timer(warmup, mark_cpu)
+    cpu_timer.start()
+    start = driver.run(warmup + seconds)
+    cpu_bot = bot.cpu_seconds() - marks.get("bot", 0.0)
+    cpu_driver = _own_cpu_seconds() - marks.get("driver", 0.0)
+    unanswered = driver.drain(drain)
+    sampler.stop()
+    window_start, window_end = start + warmup, start + warmup + seconds
+    in_window = [s for s in driver.samples if window_start <= s.acted_at < window_end]
+    requests = [q for q in fake.requests if window_start <= q.time < window_end]
+    polls = sum(1 for q in requests if q.method == "getUpdates")
+    handled = sum(1 for s in driver.samples if window_start <= s.acted_at + s.latency < window_end)
+    return LoadResult(
+        label=label,
+        people=people,
+        seconds=seconds,
+        handled=handled,
+        offered=sum(1 for t in driver.acted if window_start <= t < window_end),
+        latencies=[s.latency for s in in_window],
+        conversations=sum(1 for t in driver.finished if window_start <= t < window_end),
+        unanswered=unanswered,
+        mismatches=driver.mismatches,
+        bot_cpu_seconds=cpu_bot,
+        driver_cpu_seconds=cpu_driver,
+        rss_kib_start=rss_start,
+        rss_kib_max=sampler.highest,
+        api_calls=len(requests) - polls,
+        polls=polls,
+        refused=len(fake.refused),
+    )
+
+
+def mirror(script: Script) -> Script:
+    """The baseline's script for a Pathways script: the same number of steps, tap for tap
+    (its "Continue" button, or its "Quick exit") and typed text for typed text."""
+    actions = tuple(
+        a if a.kind == "type" or a.words == EXIT_LABEL else Action("tap", "Continue")
+        for a in script.actions
+    )
+    return Script(script.name, actions)

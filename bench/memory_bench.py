@@ -1,0 +1,122 @@
+"""(d) Memory: the bot process's resident size with many stored conversations.
+
+For each size, a database is filled with that many live conversations (rows as the bot
+writes them: a step, a few answers, the ids of a dozen messages), then the real bot
+(`python -m bot run`) is started on it against the fake Bot API and a few people, whose chats
+are among the stored ones, run their conversations for a while, so that the bot has loaded
+and touched what it would in service. Its VmRSS is read after the traffic. The figure held
+to the target is the growth over the same run with no stored conversation.
+
+"1,000 active at once" is measured in the end-to-end run: the bot's highest VmRSS while
+1,000 people are each in the middle of a conversation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import sqlite3
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bot.app import load_spec
+from bot.store.db import Database
+
+from . import e2e
+from .common import FLOWS
+from .scenarios import Script
+
+FIRST_STORED = 20_000_000
+
+
+@dataclass(frozen=True)
+class MemoryResult:
+    stored: int
+    rss_kib: int  # after the traffic
+    rss_kib_idle: int  # right after start-up, before any traffic
+    start_seconds: float  # from starting the process to its first getUpdates
+    handled: int
+
+
+def fill(path: Path, sessions: int, seed: int = 5) -> None:
+    """A database with `sessions` live conversations, written as the bot writes them."""
+    asyncio.run(_migrate(path))
+    states = sorted(load_spec(FLOWS).states)
+    rnd = random.Random(seed)
+    now = datetime.now(UTC)
+    routes = ("victim", "friend", "professional", "own_behaviour", "learn")
+    rows = []
+    for number in range(sessions):
+        answers = {"route": rnd.choice(routes), "nation": "england", "area": "milton-keynes"}
+        first = rnd.randrange(1, 5000)
+        messages = [[first + n, int(now.timestamp()) - 60 + n] for n in range(12)]
+        rows.append(
+            (
+                f"tg:{FIRST_STORED + number}",
+                rnd.choice(states),
+                "en",
+                json.dumps(answers, sort_keys=True, separators=(",", ":")),
+                None,
+                json.dumps(messages, separators=(",", ":")),
+                first + 11,
+                '["typed_deleted"]',
+                now.isoformat(),
+            )
+        )
+    with sqlite3.connect(path) as conn:
+        conn.executemany(
+            "INSERT INTO sessions (chat_key, state, locale, answers, return_to, messages,"
+            " live_message_id, flags, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+async def _migrate(path: Path) -> None:
+    db = await Database.open(path)
+    await db.close()
+
+
+def measure(
+    stored: int,
+    workdir: Path,
+    scripts: list[Script],
+    people: int = 100,
+    seconds: float = 4.0,
+    seed: int = 3,
+) -> MemoryResult:
+    workdir.mkdir(parents=True, exist_ok=True)
+    fill(workdir / "pathways.db", stored)
+    rnd = random.Random(seed)
+    chats = (
+        rnd.sample(range(FIRST_STORED, FIRST_STORED + stored), people)
+        if stored >= people
+        else [FIRST_STORED + n for n in range(people)]
+    )
+    with e2e.LoadFake() as fake:
+        started = time.monotonic()
+        bot = e2e.start_bot("pathways", fake, workdir)
+        start_seconds = time.monotonic() - started
+        try:
+            idle = bot.rss_kib()
+            result = e2e.load(
+                f"memory {stored}",
+                fake,
+                bot,
+                scripts,
+                people=people,
+                seconds=seconds,
+                warmup=0.0,
+                seed=seed,
+                chat_ids=chats,
+                drain=2.0,
+            )
+            time.sleep(0.5)  # let the last replies settle
+            rss = bot.rss_kib()
+        finally:
+            bot.stop()
+    return MemoryResult(stored, rss, idle, start_seconds, result.handled)

@@ -1,0 +1,48 @@
+"""How big each benchmark is: the full run, and a quick one that only checks they run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Sizes:
+    engine_seconds: float = 3.0
+    search_queries: int = 5000
+    search_services: int = 5000
+    wipe_messages: int = 200
+    wipe_rounds: int = 10
+    people: int = 500  # at once, in the throughput run, each acting about once a second
+    seconds: float = 10.0  # measured, per run
+    warmup: float = 5.0
+    paced_rate: float = 100.0
+    paced_people: int = 200
+    active_people: int = 1000  # at once, at a reading pace
+    active_think: tuple[float, float] = (20.0, 40.0)
+    active_ramp: float = 25.0  # they start within this time
+    active_seconds: float = 30.0
+    memory_sizes: tuple[int, ...] = (0, 10_000, 100_000)
+    memory_people: int = 100
+    memory_seconds: float = 4.0
+
+
+FULL = Sizes()
+QUICK = Sizes(
+    engine_seconds=0.1,
+    search_queries=100,
+    search_services=500,
+    wipe_messages=20,
+    wipe_rounds=1,
+    people=10,
+    seconds=1.5,
+    warmup=0.5,
+    paced_rate=10.0,
+    paced_people=5,
+    active_people=20,
+    active_think=(1.0, 2.0),
+    active_ramp=1.0,
+    active_seconds=2.0,
+    memory_sizes=(0, 200),
+    memory_people=5,
+    memory_seconds=1.0,
+)
