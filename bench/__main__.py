@@ -29,11 +29,28 @@ def run(sizes: Sizes, workdir: Path) -> Results:
     meter = LoadMeter()
     machine = describe()
     _say("engine ...")
-    engine = engine_bench.run(min_seconds=sizes.engine_seconds)
+    # The short benchmarks run `repeats` times and keep their best run, as timeit does:
+    # another process taking the core for a moment only ever makes a run slower.
+    engine = max(
+        (engine_bench.run(min_seconds=sizes.engine_seconds) for _ in range(sizes.repeats)),
+        key=lambda result: result.steps_per_second,
+    )
     _say("engine with storage ...")
-    storage = storage_bench.run(workdir / "storage", min_seconds=sizes.engine_seconds)
+    storage = max(
+        (
+            storage_bench.run(workdir / f"storage-{n}", min_seconds=sizes.engine_seconds)
+            for n in range(sizes.repeats)
+        ),
+        key=lambda result: result.steps_per_second,
+    )
     _say("directory search ...")
-    search = search_bench.run(queries=sizes.search_queries, services=sizes.search_services)
+    search = min(
+        (
+            search_bench.run(queries=sizes.search_queries, services=sizes.search_services)
+            for _ in range(sizes.repeats)
+        ),
+        key=lambda result: result.both_p99_us,
+    )
     _say("wipe ...")
     wipe = wipe_bench.run(messages=sizes.wipe_messages, rounds=sizes.wipe_rounds)
 

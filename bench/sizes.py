@@ -7,8 +7,9 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Sizes:
-    engine_seconds: float = 3.0
-    search_queries: int = 5000
+    repeats: int = 3  # of the short benchmarks (engine, storage, search): the best is kept
+    engine_seconds: float = 1.5
+    search_queries: int = 3000
     search_services: int = 5000
     wipe_messages: int = 200
     wipe_rounds: int = 10
@@ -28,6 +29,7 @@ class Sizes:
 
 FULL = Sizes()
 QUICK = Sizes(
+    repeats=1,
     engine_seconds=0.1,
     search_queries=100,
     search_services=500,

@@ -223,6 +223,11 @@ class Conversations:
         async with self.db.transaction() as conn:
             return await wipes.due(conn, self.clock())
 
+    async def still_waiting(self, pending: PendingWipe) -> bool:
+        """False if `pending` was carried out since it was read (see `wipes.waiting`)."""
+        async with self.db.transaction() as conn:
+            return await wipes.waiting(conn, pending)
+
     async def wiped(self, wipe_id: int) -> None:
         async with self.db.transaction() as conn:
             await wipes.done(conn, wipe_id)

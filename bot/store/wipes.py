@@ -54,6 +54,21 @@ async def done(conn: aiosqlite.Connection, wipe_id: int) -> None:
     await conn.execute("DELETE FROM pending_wipes WHERE id = ?", (wipe_id,))
 
 
+async def waiting(conn: aiosqlite.Connection, pending: PendingWipe) -> bool:
+    """Is this wipe still waiting, as it was read? Once carried out, its id may be given to a
+    newer wipe (SQLite reuses the highest rowid), so the id alone does not say."""
+    async with conn.execute(
+        "SELECT messages, due_at FROM pending_wipes WHERE id = ? AND chat_key = ?",
+        (pending.id, pending.chat_key),
+    ) as cursor:
+        row = await cursor.fetchone()
+    return (
+        row is not None
+        and tuple(Session.decode_messages(str(row[0]))) == pending.messages
+        and datetime.fromisoformat(str(row[1])) == pending.due_at
+    )
+
+
 async def take_all(conn: aiosqlite.Connection, chat_key: str) -> list[Tracked]:
     """Every message still waiting to be deleted in this chat, removed from the waiting list
     (the caller records them again in one wipe)."""

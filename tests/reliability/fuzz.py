@@ -341,7 +341,7 @@ actions: st.SearchStrategy[Action] = st.sampled_from(
 bursts = st.lists(actions, min_size=1, max_size=12)
 
 
-def fuzz_settings(examples: int, seed_phases: bool = True) -> settings:
+def fuzz_settings(examples: int) -> settings:
     """Deterministic (derandomized, no database), no deadline, and no shrinking: the bot's
     state carries over from one burst to the next, so a failure is reported as it happened."""
     return settings(
@@ -349,7 +349,7 @@ def fuzz_settings(examples: int, seed_phases: bool = True) -> settings:
         derandomize=True,
         database=None,
         deadline=None,
-        phases=[Phase.explicit, Phase.generate] if seed_phases else [Phase.generate],
+        phases=[Phase.explicit, Phase.generate],
         suppress_health_check=list(HealthCheck),
         print_blob=False,
     )

@@ -182,16 +182,11 @@ class ReliableFake(FakeBotApi):
             return super()._answer(path, content_type, body)
         match = _PATH.match(path)
         method = (self.schema.canonical(match.group(1)) or match.group(1)) if match else "?"
-        instead = hook(method, "before")
-        if instance_of_drop(instead):
-            return instead
+        if hook(method, "before") is _DROP:
+            return _DROP
         answer = super()._answer(path, content_type, body)
         hook(method, "after")
         return answer
-
-
-def instance_of_drop(value: object) -> bool:
-    return value is _DROP
 
 
 class CountingProcessor(PerChatUpdateProcessor):

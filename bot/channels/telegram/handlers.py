@@ -354,7 +354,9 @@ class TelegramChannel:
                 continue
             try:
                 async with self.chat_turn(chat_id):
-                    await self._carry_out(bot, chat_id, pending)
+                    # While this waited for the chat's turn, an exit may have carried it out.
+                    if await self.conversations.still_waiting(pending):
+                        await self._carry_out(bot, chat_id, pending)
             except Exception as exc:
                 log.warning("a wipe will be tried again: %s", type(exc).__name__)
         return ended

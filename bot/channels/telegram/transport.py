@@ -56,7 +56,11 @@ def _tls() -> ssl.SSLContext:
 def _seconds(value: object, default: float | None) -> float | None:
     if isinstance(value, _UNSET):
         return default
-    return None if value is None else float(str(value))
+    if value is None:
+        return None
+    if not isinstance(value, int | float):
+        raise TypeError(f"a timeout is a number of seconds, not {value!r}")
+    return float(value)
 
 
 class BotApiRequest(BaseRequest):
