@@ -71,7 +71,7 @@ def figures(r: Results) -> list[Figure]:
         ),
         info(b, "bot CPU time per update", ours.cpu_ms_per_update, "ms"),
         info(b, "so one free core would handle", _per_core(ours), "updates/s"),
-        info(b, "Bot API requests per update (and getUpdates)", ours.calls_per_update, ""),
+        info(b, "Bot API requests per update, besides getUpdates", ours.calls_per_update, ""),
         info(b, "bot CPU time per Bot API request", ours.cpu_ms_per_request, "ms"),
         info(b, f"handled a second, {rate}/s offered", ours_paced.throughput, "updates/s"),
         info(b, f"p50 latency, {rate}/s offered", ours_paced.p50_ms, "ms"),
@@ -242,10 +242,11 @@ def render_markdown(r: Results, quick: bool = False) -> str:
         "for `getUpdates` to the moment the bot's request carrying the next step's buttons "
         "(for a quick exit, the farewell) reaches the fake; figures count the updates "
         "answered within the measured window.",
+        "",
         f"Throughput run: {r.loads['pathways'].people:,} people at once, each pausing 0.5 to "
         "1.5 s after every reply (well inside the flood guard's 2 updates a second per chat), "
         "so that the bot is never short of work; updates answered in the "
-        f"{fmt(r.loads['pathways'].seconds)} s after a {fmt(r.sizes.warmup)} s "
+        f"{fmt(r.loads['pathways'].seconds)} s after {fmt(r.sizes.warmup)} s of "
         "warm-up. Latency run: updates offered as a Poisson stream at "
         f"{fmt(r.sizes.paced_rate)} a second by {r.sizes.paced_people} "
         "people, each acting only once the reply to their previous update has arrived (so if "
@@ -258,8 +259,10 @@ def render_markdown(r: Results, quick: bool = False) -> str:
         "measured window; requests are counted at the fake.",
         "",
         "**c. Baseline.** `bench/baseline_bot.py`: a `ConversationHandler` bot with "
-        "`PicklePersistence`, python-telegram-bot's defaults otherwise (updates handled one "
-        "at a time; the pickle written every 60 s and at shutdown, not at every step). It "
+        "`PicklePersistence`, python-telegram-bot's defaults otherwise (its httpx transport; "
+        "updates handled one at a time; the pickle written every 60 s and at shutdown, not at "
+        "every step). Each "
+        "step shows a text and six buttons, about as much as a Pathways step. It "
         "walks as many steps as each scenario (tap for tap, typed text for typed text) and "
         "runs under the same loads, in the same run, against the same fake.",
         "",

@@ -13,9 +13,12 @@ class Sizes:
     search_services: int = 5000
     wipe_messages: int = 200
     wipe_rounds: int = 10
-    people: int = 500  # at once, in the throughput run, each acting about once a second
-    seconds: float = 10.0  # measured, per run
-    warmup: float = 5.0
+    # At once in the throughput run, each acting about once a second: enough to keep the bot
+    # busy, few enough that each gets well into a conversation before the measured window
+    # (with too many, the window sees mostly the first, cheapest steps).
+    people: int = 400
+    seconds: float = 12.0  # measured, per run
+    warmup: float = 8.0
     paced_rate: float = 100.0
     paced_people: int = 200
     active_people: int = 1000  # at once, at a reading pace
