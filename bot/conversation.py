@@ -99,8 +99,10 @@ class Conversations:
         return session.updated_at is not None and now - session.updated_at >= self.idle_after
 
     async def exists(self, chat_key: str) -> bool:
-        async with self.db.transaction() as conn:
+        async def look(conn: aiosqlite.Connection) -> bool:
             return await sessions.load(conn, chat_key) is not None
+
+        return await self.db.run(look)
 
     async def handle(
         self,
@@ -121,33 +123,36 @@ class Conversations:
         now = self.clock()
         pending: list[PendingWipe] = []
 
-        async def wipe_later(messages: list[Tracked]) -> None:
+        async def wipe_later(conn: aiosqlite.Connection, messages: list[Tracked]) -> None:
             wipe_id = await wipes.add(conn, chat_key, messages, now)
             if wipe_id is not None:
                 pending.append(PendingWipe(wipe_id, chat_key, tuple(messages), now))
 
-        async with self.db.transaction() as conn:
+        # Runs on the database thread in one go (Database.run): the engine's step is pure and
+        # quick, so the connection's lock is held for one hand-off, not one per statement.
+        async def step(conn: aiosqlite.Connection) -> tuple[Reply, Session, bool, bool]:
             await self._refresh_directory(conn)
             session = await sessions.load(conn, chat_key)
             cleared = False
             if session is not None and self._idle(session, now):
                 await sessions.delete(conn, chat_key)
-                await wipe_later(session.messages)
+                await wipe_later(conn, session.messages)
                 session, cleared = None, True
+            event_now = event
             if session is None:
                 session = self.engine.new_session(chat_key, locale)
-                if isinstance(event, Event) and event.kind is EventKind.RESUME:
-                    event = Event.start()
+                if isinstance(event_now, Event) and event_now.kind is EventKind.RESUME:
+                    event_now = Event.start()
             known = {m.message_id for m in session.messages}
             if incoming is not None and incoming.message_id not in known:
                 session.messages.append(incoming)
-            if isinstance(event, str):
-                event = self.read_text(event, session)
+            if isinstance(event_now, str):
+                event_now = self.read_text(event_now, session)
             before = dict(session.answers)
-            reply = self.engine.step(session, event)
+            reply = self.engine.step(session, event_now)
             counted = figures(before, session.answers, reply)
-            if event.kind is EventKind.START and self.engine.start_code(event.trigger):
-                counted.append(("start_code", event.trigger))
+            if event_now.kind is EventKind.START and self.engine.start_code(event_now.trigger):
+                counted.append(("start_code", event_now.trigger))
             await stats.add(conn, london_day(now), counted)
             noted = note_once is not None and note_once not in session.flags
             if noted and note_once is not None:
@@ -158,9 +163,12 @@ class Conversations:
                 if reply.wipes:
                     # On /forget, what was still waiting to be deleted (an earlier farewell)
                     # goes in the same wipe, and nothing else stays.
-                    await wipe_later([*session.messages, *leftovers])
+                    await wipe_later(conn, [*session.messages, *leftovers])
             else:
                 await sessions.save(conn, session, now)
+            return reply, session, cleared, noted
+
+        reply, session, cleared, noted = await self.db.run(step)
         if cleared or reply.ends_session:
             await self.db.checkpoint()
         if cleared:
@@ -176,39 +184,60 @@ class Conversations:
         If the conversation ended meanwhile (an exit, or the idle sweep), the messages are
         recorded as a pending wipe instead, so they are deleted too. Returns False then.
         """
-        async with self.db.transaction() as conn:
+        now = self.clock()
+
+        async def record(conn: aiosqlite.Connection) -> bool:
             if await sessions.add_messages(conn, chat_key, sent, live_message_id):
                 return True
-            await wipes.add(conn, chat_key, sent, self.clock())
+            await wipes.add(conn, chat_key, sent, now)
             return False
+
+        return await self.db.run(record)
 
     async def wipe_later(self, chat_key: str, messages: list[Tracked], after: timedelta) -> None:
         """Delete these messages (a farewell, say) once `after` has passed."""
-        async with self.db.transaction() as conn:
-            await wipes.add(conn, chat_key, messages, self.clock() + after)
+        due_at = self.clock() + after
+
+        async def record(conn: aiosqlite.Connection) -> None:
+            await wipes.add(conn, chat_key, messages, due_at)
+
+        await self.db.run(record)
 
     async def forget(self, chat_key: str) -> Session | None:
         """Erase the conversation now (the person blocked the bot, or asked to be forgotten),
         with anything still waiting to be deleted: nothing can be deleted any more."""
-        async with self.db.transaction() as conn:
+
+        async def erase(conn: aiosqlite.Connection) -> Session | None:
             session = await sessions.load(conn, chat_key)
             await sessions.delete(conn, chat_key)
             await wipes.forget_chat(conn, chat_key)
+            return session
+
+        session = await self.db.run(erase)
         await self.db.checkpoint()
         return session
 
     async def idle(self) -> list[Session]:
         """Conversations left alone for `idle_after` or longer, oldest first."""
-        async with self.db.transaction() as conn:
-            return await sessions.idle_since(conn, self.clock() - self.idle_after)
+        cutoff = self.clock() - self.idle_after
+
+        async def find(conn: aiosqlite.Connection) -> list[Session]:
+            return await sessions.idle_since(conn, cutoff)
+
+        return await self.db.run(find)
 
     async def retire(self, session: Session) -> bool:
         """End an idle conversation, unless the person came back meanwhile: its messages
         become a pending wipe, in the same transaction."""
-        async with self.db.transaction() as conn:
+        now = self.clock()
+
+        async def end(conn: aiosqlite.Connection) -> bool:
             ended = await sessions.delete(conn, session.chat_key, if_updated_at=session.updated_at)
             if ended:
-                await wipes.add(conn, session.chat_key, session.messages, self.clock())
+                await wipes.add(conn, session.chat_key, session.messages, now)
+            return ended
+
+        ended = await self.db.run(end)
         if ended:
             await self.db.checkpoint()
         return ended
@@ -216,19 +245,32 @@ class Conversations:
     async def purge_figures(self, keep_days: int) -> int:
         """Delete anonymous figures older than `keep_days` days."""
         first_kept = london_day(self.clock()) - timedelta(days=keep_days)
-        async with self.db.transaction() as conn:
+
+        async def purge(conn: aiosqlite.Connection) -> int:
             return await stats.purge_before(conn, first_kept)
 
+        return await self.db.run(purge)
+
     async def due_wipes(self) -> list[PendingWipe]:
-        async with self.db.transaction() as conn:
-            return await wipes.due(conn, self.clock())
+        now = self.clock()
+
+        async def find(conn: aiosqlite.Connection) -> list[PendingWipe]:
+            return await wipes.due(conn, now)
+
+        return await self.db.run(find)
 
     async def still_waiting(self, pending: PendingWipe) -> bool:
         """False if `pending` was carried out since it was read (see `wipes.waiting`)."""
-        async with self.db.transaction() as conn:
+
+        async def look(conn: aiosqlite.Connection) -> bool:
             return await wipes.waiting(conn, pending)
 
+        return await self.db.run(look)
+
     async def wiped(self, wipe_id: int) -> None:
-        async with self.db.transaction() as conn:
+
+        async def done(conn: aiosqlite.Connection) -> None:
             await wipes.done(conn, wipe_id)
+
+        await self.db.run(done)
         await self.db.checkpoint()
