@@ -97,6 +97,7 @@ async def running_bot(
     settings: Settings,
     clock: FakeClock,
     processor: PerChatUpdateProcessor | None = None,
+    freeze_start_up: bool = False,
 ) -> AsyncIterator[Running]:
     """The bot as `python -m bot run` starts it, with its clock and its sleeps under control."""
     sleeps: list[float] = []
@@ -112,6 +113,7 @@ async def running_bot(
         processor=processor,
         timeout=1.0,
         on_channel=channels.append,
+        freeze_start_up=freeze_start_up,
     )
     await app.initialize()
     assert app.post_init is not None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import shutil
 import sqlite3
@@ -523,3 +524,22 @@ async def test_nothing_of_the_chat_lingers_in_the_database_files_once_cleared(
     raw = b"".join(path.read_bytes() for path in files if path.exists())
     assert f"tg:{CHAT}".encode() not in raw
     assert session_rows(tmp_path / "telegram.db") == 0
+
+
+async def test_the_running_bot_keeps_the_collector_off_what_start_up_built(
+    fake: FakeBotApi, tmp_path: Path, clock: FakeClock
+) -> None:
+    """`python -m bot run` freezes its start-up objects, so full collections stay short;
+    bots started by tests (many in one process) do not."""
+    assert gc.get_freeze_count() == 0
+    async with running_bot(fake, settings_for(fake, tmp_path / "a"), clock):
+        assert gc.get_freeze_count() == 0
+    try:
+        async with running_bot(
+            fake, settings_for(fake, tmp_path / "b"), clock, freeze_start_up=True
+        ) as bot:
+            assert gc.get_freeze_count() > 0
+            await bot.say("/start")  # and it still answers
+            assert bot.labels() == ["Yes, I'm in danger now", "No, not right now", "Quick exit"]
+    finally:
+        gc.unfreeze()
