@@ -7,8 +7,10 @@ import gc
 import logging
 import shutil
 import sqlite3
+import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -543,3 +545,40 @@ async def test_the_running_bot_keeps_the_collector_off_what_start_up_built(
             assert bot.labels() == ["Yes, I'm in danger now", "No, not right now", "Quick exit"]
     finally:
         gc.unfreeze()
+
+
+class HeldDeletes(FakeBotApi):
+    """A Bot API whose deleteMessages calls wait until `release` is set."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        super().__init__(clock=clock)
+        self.release = threading.Event()
+
+    def _answer(self, path: str, content_type: str, body: bytes) -> Any:
+        if path.rstrip("/").endswith("/deleteMessages"):
+            self.release.wait(10)
+        return super()._answer(path, content_type, body)
+
+
+async def test_after_an_outage_people_are_answered_while_old_chats_are_still_being_cleared(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    """The start-up sweep runs alongside the first replies: someone writing in as the bot
+    comes back is not kept waiting behind the chats left idle while it was down."""
+    other = CHAT + 1
+    with HeldDeletes(clock) as fake:
+        settings = settings_for(fake, tmp_path)
+        fake.release.set()
+        async with running_bot(fake, settings, clock) as bot:
+            await bot.say("/start")
+            await bot.tap("No, not right now")
+        clock.advance(minutes=20)  # the bot was down while this chat's time ran out
+        fake.release.clear()
+        async with running_bot(fake, settings, clock, wait_for_start_up_sweep=False) as bot:
+            await bot.say("/start", chat=other)
+            assert "First, are you in danger right now?" in bot.text(other)
+            assert not bot.channel.swept_at_start.is_set()  # still clearing the old chat
+            fake.release.set()
+            await asyncio.wait_for(bot.channel.swept_at_start.wait(), 10)
+            assert fake.chat(CHAT) == []
+        assert fake.refused == []

@@ -287,6 +287,9 @@ async def serve(
         allowed_updates=None if allowed_updates is None else list(allowed_updates),
     )
     await app.start()
+    # The start-up sweep runs alongside the first replies; tests begin once it is done, as
+    # they did when it ran before polling (tests/test_telegram_e2e.py checks it need not).
+    await asyncio.wait_for(channels[0].swept_at_start.wait(), 30)
     try:
         yield app, channels[0]
     finally:

@@ -73,8 +73,6 @@ def build_application(
 
     async def post_init(application: TelegramApp) -> None:
         await channel.open()
-        # A chat whose time ran out while the bot was stopped is cleared now.
-        await channel.sweep(application.bot)
         parts = channel.parts
         await set_profile(application.bot, settings, parts.spec, parts.locales)
         if settings.health is not None:
@@ -94,6 +92,15 @@ def build_application(
 
     async def sweep_job(context: ContextTypes.DEFAULT_TYPE) -> None:
         await channel.sweep(context.bot)
+
+    async def start_up_sweep_job(context: ContextTypes.DEFAULT_TYPE) -> None:
+        # Chats whose time ran out while the bot was stopped are cleared now, alongside the
+        # first replies rather than before them: after an outage, someone in danger is
+        # answered at once, however long the backlog.
+        try:
+            await channel.sweep(context.bot)
+        finally:
+            channel.swept_at_start.set()
 
     async def reminder_job(context: ContextTypes.DEFAULT_TYPE) -> None:
         if channel.admin_chat is not None:
@@ -134,6 +141,7 @@ def build_application(
     application.add_error_handler(channel.on_error)
     if application.job_queue is None:
         raise RuntimeError("auto-clear needs python-telegram-bot's job queue (the job-queue extra)")
+    application.job_queue.run_once(start_up_sweep_job, when=0)
     application.job_queue.run_repeating(
         sweep_job, interval=settings.sweep_seconds, first=settings.sweep_seconds
     )

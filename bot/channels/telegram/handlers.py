@@ -108,6 +108,10 @@ class TelegramChannel:
         self.handled = 0
         self._progress: asyncio.Condition | None = None
         self._shown: dict[int, tuple[int, str]] = {}
+        # Set once the sweep at start-up has finished (or failed): it runs alongside the first
+        # replies, so after an outage nobody waits for the whole backlog to be cleared.
+        self.swept_at_start = asyncio.Event()
+        self._sweeping = asyncio.Lock()
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -336,8 +340,15 @@ class TelegramChannel:
 
         Runs every `sweep_seconds` and once at start-up, so a chat whose time ran out while
         the bot was stopped is cleared as soon as it is back. One chat's trouble never stops
-        the others being cleared.
+        the others being cleared. A sweep due while the last one is still going (a long
+        backlog after an outage) is skipped: the running one covers it.
         """
+        if self._sweeping.locked():
+            return 0
+        async with self._sweeping:
+            return await self._sweep(bot)
+
+    async def _sweep(self, bot: Bot) -> int:
         await self.conversations.purge_figures(self.settings.stats_days)
         ended = 0
         for session in await self.conversations.idle():
