@@ -105,6 +105,8 @@ def run(sizes: Sizes, workdir: Path) -> Results:
                 seconds=sizes.memory_seconds,
             )
         )
+    _say(f"start-up after an outage: {sizes.outage_idle:,} idle conversations ...")
+    outage = memory_bench.outage(sizes.outage_idle, workdir / "outage")
     return Results(
         machine=machine,
         sizes=sizes,
@@ -114,6 +116,7 @@ def run(sizes: Sizes, workdir: Path) -> Results:
         wipe=wipe,
         loads=loads,
         memory=memory,
+        outage=outage,
         scripts=len(scripts),
         script_updates=sum(s.updates for s in scripts) / len(scripts),
         others=meter.others(),

@@ -19,7 +19,7 @@ import random
 import sqlite3
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bot.app import load_spec
@@ -41,12 +41,23 @@ class MemoryResult:
     handled: int
 
 
-def fill(path: Path, sessions: int, seed: int = 5) -> None:
-    """A database with `sessions` live conversations, written as the bot writes them."""
+@dataclass(frozen=True)
+class OutageResult:
+    """Start-up with conversations whose time ran out while the bot was down."""
+
+    idle: int
+    first_poll_seconds: float  # from starting the process to its first getUpdates
+    cleared_seconds: float | None  # until every one of them was wiped (None: not in time)
+
+
+def fill(path: Path, sessions: int, seed: int = 5, idle_for: timedelta | None = None) -> None:
+    """A database with `sessions` live conversations, written as the bot writes them; with
+    `idle_for`, each was last active that long ago."""
     asyncio.run(_migrate(path))
     states = sorted(load_spec(FLOWS).states)
     rnd = random.Random(seed)
     now = datetime.now(UTC)
+    active_at = now - idle_for if idle_for is not None else now
     routes = ("victim", "friend", "professional", "own_behaviour", "learn")
     rows = []
     for number in range(sessions):
@@ -63,7 +74,7 @@ def fill(path: Path, sessions: int, seed: int = 5) -> None:
                 json.dumps(messages, separators=(",", ":")),
                 first + 11,
                 '["typed_deleted"]',
-                now.isoformat(),
+                active_at.isoformat(),
             )
         )
     with sqlite3.connect(path) as conn:
@@ -120,3 +131,26 @@ def measure(
         finally:
             bot.stop()
     return MemoryResult(stored, rss, idle, start_seconds, result.handled)
+
+
+def outage(idle: int, workdir: Path, timeout: float = 600.0) -> OutageResult:
+    """Start the bot on `idle` conversations left idle for an hour (as after an outage): how
+    soon it asks for updates, and how long clearing them all takes alongside."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    fill(workdir / "pathways.db", idle, idle_for=timedelta(hours=1))
+    with e2e.LoadFake() as fake:
+        started = time.monotonic()
+        bot = e2e.start_bot("pathways", fake, workdir)
+        first_poll = time.monotonic() - started
+        try:
+            cleared: float | None = None
+            deadline = started + timeout
+            while time.monotonic() < deadline:
+                # Each conversation's messages go in one deleteMessages call.
+                if len(fake.calls("deleteMessages")) >= idle:
+                    cleared = time.monotonic() - started
+                    break
+                time.sleep(0.05)
+        finally:
+            bot.stop()
+    return OutageResult(idle, first_poll, cleared)

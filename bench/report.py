@@ -10,7 +10,7 @@ from .common import Figure, at_least, at_most, fmt, info
 from .e2e import LoadResult
 from .engine_bench import EngineResult
 from .machine import Machine
-from .memory_bench import MemoryResult
+from .memory_bench import MemoryResult, OutageResult
 from .search_bench import SearchResult
 from .sizes import Sizes
 from .storage_bench import StorageResult
@@ -38,6 +38,7 @@ class Results:
     wipe: WipeResult
     loads: dict[str, LoadResult]
     memory: list[MemoryResult]
+    outage: OutageResult
     scripts: int
     script_updates: float  # updates in one conversation, on average
     others: float  # cores other processes used meanwhile, on average
@@ -82,6 +83,18 @@ def figures(r: Results) -> list[Figure]:
             f"({many.offered_rate:,.0f}/s)",
             many.p50_ms,
             f"/ {fmt(many.p99_ms)} ms",
+        ),
+        info(
+            b,
+            f"start-up with {r.outage.idle:,} conversations left idle: first getUpdates",
+            r.outage.first_poll_seconds,
+            "s",
+        ),
+        info(
+            b,
+            f"start-up with {r.outage.idle:,} conversations left idle: all cleared",
+            r.outage.cleared_seconds if r.outage.cleared_seconds is not None else float("nan"),
+            "s",
         ),
     ]
     c = "c. baseline"
@@ -257,6 +270,11 @@ def render_markdown(r: Results, quick: bool = False) -> str:
         "person reading does, so that that many conversations are in flight at once.",
         "CPU times are the bot process's own (user and system, all its threads) over the "
         "measured window; requests are counted at the fake.",
+        "",
+        f"Start-up after an outage: a database with {r.outage.idle:,} conversations last "
+        "active an hour ago, each with a dozen messages to delete, then the bot started on "
+        "it: the time to its first `getUpdates` (when it can answer anyone) and until the "
+        "last of those chats was cleared (its `deleteMessages` reached the fake).",
         "",
         "**c. Baseline.** `bench/baseline_bot.py`: a `ConversationHandler` bot with "
         "`PicklePersistence`, python-telegram-bot's defaults otherwise (its httpx transport; "

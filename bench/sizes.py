@@ -28,6 +28,7 @@ class Sizes:
     memory_sizes: tuple[int, ...] = (0, 10_000, 100_000)
     memory_people: int = 100
     memory_seconds: float = 4.0
+    outage_idle: int = 1000  # conversations left idle while the bot was down
 
 
 FULL = Sizes()
@@ -50,4 +51,5 @@ QUICK = Sizes(
     memory_sizes=(0, 200),
     memory_people=5,
     memory_seconds=1.0,
+    outage_idle=20,
 )
