@@ -38,6 +38,8 @@ def test_every_benchmark_runs_and_reports(tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / "filled.db") as conn:
         assert conn.execute("SELECT count(*) FROM sessions").fetchone() == (25,)
 
+    outage = memory_bench.outage(3, tmp_path / "outage", timeout=30.0)
+    assert outage.cleared_seconds is not None  # every idle chat was cleared
     stored = memory_bench.MemoryResult(0, 1000, 900, 1.0, loads["pathways"].handled)
     results = Results(
         machine=describe(),
@@ -54,6 +56,7 @@ def test_every_benchmark_runs_and_reports(tmp_path: Path) -> None:
             "pathways, many at once": loads["pathways"],
         },
         memory=[stored, memory_bench.MemoryResult(25, 1010, 900, 1.0, 1)],
+        outage=outage,
         scripts=len(scripts),
         script_updates=engine.steps / len(scripts),
         others=meter.others(),
@@ -62,3 +65,4 @@ def test_every_benchmark_runs_and_reports(tmp_path: Path) -> None:
     assert any(f.met is not None for f in figures(results))
     assert "steps a second, one core" in render_table(results)
     assert render_markdown(results, quick=True).startswith("# Benchmarks")
+    assert "start-up with 3 conversations left idle: all cleared" in render_table(results)
