@@ -5,6 +5,7 @@ every failure becomes the error python-telegram-bot's callers expect."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import ssl
 import subprocess
@@ -14,7 +15,9 @@ from pathlib import Path
 import pytest
 from telegram import Bot
 from telegram.error import NetworkError, RetryAfter, TimedOut
+from telegram.request import RequestData
 
+from bot.channels.telegram import transport
 from bot.channels.telegram.transport import BotApiRequest, _response
 from tests.fakebot import TOKEN, FakeBotApi
 
@@ -104,7 +107,7 @@ async def _read(raw: bytes, method: str = "POST") -> tuple[int, bytes, bool]:
     reader = asyncio.StreamReader()
     reader.feed_data(raw)
     reader.feed_eof()
-    return await _response(reader, method)
+    return await _response(reader, method, 5.0)
 
 
 async def test_responses_in_every_framing() -> None:
@@ -117,6 +120,98 @@ async def test_responses_in_every_framing() -> None:
     assert await _read(b"HTTP/1.0 200 OK\r\n\r\nuntil the end") == (200, b"until the end", False)
     with pytest.raises(ValueError):
         await _read(b"SSH-2.0-OpenSSH\r\n\r\n")
+
+
+async def test_an_interim_answer_is_skipped_not_taken_for_the_answer() -> None:
+    hints = b"HTTP/1.1 103 Early Hints\r\nLink: </x>\r\n\r\n"
+    answer = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+    assert await _read(hints + answer) == (200, b"ok", True)
+    with pytest.raises(ValueError, match="switched protocols"):
+        await _read(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\n\r\n")
+
+
+async def test_a_body_cut_short_is_an_error_not_a_shorter_answer() -> None:
+    chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n"
+    with pytest.raises(asyncio.IncompleteReadError):
+        await _read(chunked)  # the server closed before the last chunk
+    with pytest.raises(asyncio.IncompleteReadError):
+        await _read(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort")
+
+
+async def test_a_large_body_is_read_whole() -> None:
+    body = bytes(range(256)) * 1000  # several read pieces
+    raw = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body
+    assert await _read(raw) == (200, body, True)
+
+
+class RawServer:
+    """An HTTP server on 127.0.0.1 answering each request with `answers`, counting
+    connections; `then` is sent (unasked) after each answer."""
+
+    def __init__(self, then: bytes = b"") -> None:
+        self.then = then
+        self.connections = 0
+        self.requests = 0
+        self.server: asyncio.Server | None = None
+
+    async def __aenter__(self) -> str:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        port = self.server.sockets[0].getsockname()[1]
+        return f"http://127.0.0.1:{port}/bot{TOKEN}"
+
+    async def __aexit__(self, *_exc: object) -> None:
+        assert self.server is not None
+        self.server.close()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+                await reader.readexactly(length)
+                self.requests += 1
+                body = b'{"ok":true,"result":%d}' % self.requests
+                head = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body)
+                # One write, so the unasked-for bytes arrive with the answer.
+                writer.write(head + body + self.then)
+                await writer.drain()
+                if self.then:
+                    writer.close()
+                    return
+
+
+async def _two_requests(url: str) -> list[tuple[int, bytes]]:
+    request = BotApiRequest()
+    await request.initialize()
+    try:
+        answers = []
+        for _ in range(2):
+            answers.append(await request.do_request(f"{url}/getMe", "POST", RequestData([])))
+        return answers
+    finally:
+        await request.shutdown()
+
+
+async def test_bytes_sent_unasked_on_an_idle_connection_are_never_taken_as_an_answer() -> None:
+    # Some servers send "408 Request Timeout" and close an idle keep-alive connection.
+    server = RawServer(then=b"HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\n\r\n")
+    async with server as url:
+        answers = await _two_requests(url)
+    assert answers == [(200, b'{"ok":true,"result":1}'), (200, b'{"ok":true,"result":2}')]
+    assert server.connections == 2
+
+
+async def test_a_connection_idle_too_long_is_not_used_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    server = RawServer()
+    async with server as url:
+        assert [a[0] for a in await _two_requests(url)] == [200, 200]
+        assert server.connections == 1  # kept alive and used again
+        monkeypatch.setattr(transport, "KEEPALIVE_EXPIRY", -1.0)  # any idle time is too long
+        assert [a[0] for a in await _two_requests(url)] == [200, 200]
+        assert server.connections == 3
 
 
 @pytest.fixture

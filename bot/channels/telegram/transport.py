@@ -17,27 +17,42 @@ import asyncio
 import contextlib
 import secrets
 import ssl
+from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlencode, urlsplit
 
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
 MAX_HEADER_BYTES = 64 * 1024
+# A connection idle for longer is not used again: a NAT or firewall may have dropped it without
+# a word, and a request sent on it would wait out the whole read timeout (httpx's default too).
+KEEPALIVE_EXPIRY = 5.0
+READ_PIECE = 64 * 1024  # bodies are read in pieces, each within the read timeout
 Origin = tuple[str, str, int]  # scheme, host, port
 # What python-telegram-bot passes for a timeout the caller did not set.
 _UNSET = type(BaseRequest.DEFAULT_NONE)
+T = TypeVar("T")
 
 
 @dataclass
 class _Connection:
     reader: asyncio.StreamReader
     writer: asyncio.StreamWriter
+    idle_since: float = 0.0
 
-    def usable(self) -> bool:
-        """Still open at both ends: a server that closed an idle connection shows EOF here."""
-        return not self.writer.is_closing() and not self.reader.at_eof()
+    def usable(self, now: float) -> bool:
+        """Still open at both ends (a server that closed an idle connection shows EOF here),
+        idle only briefly, and with nothing unasked-for waiting to be read (a server may
+        send a 408 before closing an idle connection; it must not be taken as an answer)."""
+        return (
+            not self.writer.is_closing()
+            and not self.reader.at_eof()
+            and now - self.idle_since <= KEEPALIVE_EXPIRY
+            # StreamReader has no public way to ask whether bytes are waiting.
+            and not getattr(self.reader, "_buffer", b"")
+        )
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
@@ -141,9 +156,12 @@ class BotApiRequest(BaseRequest):
             async with asyncio.timeout(writing):
                 connection.writer.write(head + body)
                 await connection.writer.drain()
-            async with asyncio.timeout(_seconds(read_timeout, self._read_timeout)):
-                status, payload, keep = await _response(connection.reader, method)
-            if keep:
+            reading = _seconds(read_timeout, self._read_timeout)
+            status, payload, keep = await _response(connection.reader, method, reading)
+            # A request still running when the transport was shut down closes its connection
+            # rather than leaving it open in a pool nobody will use or close.
+            if keep and self._slots is slots:
+                connection.idle_since = asyncio.get_running_loop().time()
                 self._idle.setdefault(origin, []).append(connection)
             else:
                 connection.close()
@@ -160,9 +178,10 @@ class BotApiRequest(BaseRequest):
 
     async def _connection(self, origin: Origin) -> _Connection:
         idle = self._idle.get(origin, [])
+        now = asyncio.get_running_loop().time()
         while idle:
             connection = idle.pop()
-            if connection.usable():
+            if connection.usable(now):
                 return connection
             connection.close()
         scheme, host, port = origin
@@ -170,8 +189,10 @@ class BotApiRequest(BaseRequest):
         if scheme == "https":
             self._tls_context = self._tls_context or _tls()
             context = self._tls_context
+        # Addresses are tried 0.25 s apart, as httpx does: a host whose first address is
+        # unreachable (often IPv6) is still reached well within the connect timeout.
         reader, writer = await asyncio.open_connection(
-            host, port, ssl=context, limit=MAX_HEADER_BYTES
+            host, port, ssl=context, limit=MAX_HEADER_BYTES, happy_eyeballs_delay=0.25
         )
         return _Connection(reader, writer)
 
@@ -225,10 +246,41 @@ def _head(
     return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8")
 
 
-async def _response(reader: asyncio.StreamReader, method: str) -> tuple[int, bytes, bool]:
+async def _within(seconds: float | None, step: Awaitable[T]) -> T:
+    """One read, within the read timeout: as with httpx, the timeout is for each read (so a
+    slow but steady download is not cut short), not for the whole response."""
+    async with asyncio.timeout(seconds):
+        return await step
+
+
+async def _response(
+    reader: asyncio.StreamReader, method: str, per_read: float | None
+) -> tuple[int, bytes, bool]:
     """(status, body, whether the connection may be used again)."""
+    while True:
+        status, headers, keep = await _head_of_response(reader, per_read)
+        if status == 101 or not 100 <= status < 200:
+            break
+        # "100 Continue", "103 Early Hints": the answer itself follows on the same connection.
+    if status == 101:
+        raise ValueError("the server switched protocols")
+    if method == "HEAD" or status in (204, 304):
+        return status, b"", keep
+    if "chunked" in headers.get("transfer-encoding", "").lower():
+        return status, await _chunked(reader, per_read), keep
+    if "content-length" in headers:
+        length = int(headers["content-length"])
+        if length < 0:
+            raise ValueError("negative Content-Length")
+        return status, await _exactly(reader, length, per_read), keep
+    return status, await _to_end(reader, per_read), False  # delimited by the server closing
+
+
+async def _head_of_response(
+    reader: asyncio.StreamReader, per_read: float | None
+) -> tuple[int, dict[str, str], bool]:
     try:
-        raw = await reader.readuntil(b"\r\n\r\n")
+        raw = await _within(per_read, reader.readuntil(b"\r\n\r\n"))
     except asyncio.LimitOverrunError as exc:
         raise ValueError("response headers too long") from exc
     lines = raw.decode("latin-1").split("\r\n")
@@ -242,22 +294,37 @@ async def _response(reader: asyncio.StreamReader, method: str) -> tuple[int, byt
             name, _, value = line.partition(":")
             headers[name.strip().lower()] = value.strip()
     keep = version == "HTTP/1.1" and headers.get("connection", "").lower() != "close"
-    if method == "HEAD" or status in (204, 304) or 100 <= status < 200:
-        return status, b"", keep
-    if "chunked" in headers.get("transfer-encoding", "").lower():
-        return status, await _chunked(reader), keep
-    if "content-length" in headers:
-        return status, await reader.readexactly(int(headers["content-length"])), keep
-    return status, await reader.read(), False  # delimited by the server closing
+    return status, headers, keep
 
 
-async def _chunked(reader: asyncio.StreamReader) -> bytes:
+async def _exactly(reader: asyncio.StreamReader, length: int, per_read: float | None) -> bytes:
+    if length <= READ_PIECE:
+        return await _within(per_read, reader.readexactly(length))
+    pieces = []
+    while length:
+        piece = await _within(per_read, reader.readexactly(min(length, READ_PIECE)))
+        pieces.append(piece)
+        length -= len(piece)
+    return b"".join(pieces)
+
+
+async def _to_end(reader: asyncio.StreamReader, per_read: float | None) -> bytes:
+    pieces = []
+    while piece := await _within(per_read, reader.read(READ_PIECE)):
+        pieces.append(piece)
+    return b"".join(pieces)
+
+
+async def _chunked(reader: asyncio.StreamReader, per_read: float | None) -> bytes:
     chunks: list[bytes] = []
     while True:
-        size = int((await reader.readline()).split(b";")[0].strip() or b"0", 16)
+        line = await _within(per_read, reader.readline())
+        if not line:  # the server closed before the last chunk: the body is cut short
+            raise asyncio.IncompleteReadError(b"".join(chunks), None)
+        size = int(line.split(b";")[0].strip(), 16)  # a blank or bad size: ValueError
         if size == 0:
-            while (await reader.readline()) not in (b"\r\n", b"\n", b""):
+            while (await _within(per_read, reader.readline())) not in (b"\r\n", b"\n", b""):
                 pass  # trailers
             return b"".join(chunks)
-        chunks.append(await reader.readexactly(size))
-        await reader.readline()
+        chunks.append(await _exactly(reader, size, per_read))
+        await _within(per_read, reader.readline())
