@@ -126,3 +126,33 @@ async def test_a_checkpoint_between_transactions_does_not_block_the_next_commit(
     await db.checkpoint()
     await db.run(save)  # failed with "SQL statements in progress" while a checkpoint's
     # cursor was left unread
+
+
+async def test_a_transaction_cancelled_before_it_began_leaves_none_open(db: Database) -> None:
+    """Cancelled while its BEGIN is still queued on the database thread: the BEGIN still runs
+    there, and is rolled back before anything else, so later transactions are not refused."""
+
+    async def hold() -> None:
+        async with db.transaction() as conn:
+            await sessions.save(conn, _session("f"), NOW)
+
+    task = asyncio.create_task(hold())
+    await asyncio.sleep(0)  # it has queued its BEGIN and waits for it
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+    async def save(conn: aiosqlite.Connection) -> None:
+        await sessions.save(conn, _session("g"), NOW)
+
+    await db.run(save)
+    async with db.transaction() as conn:
+        assert await sessions.load(conn, "g") is not None
+        assert await sessions.load(conn, "f") is None
+
+
+async def test_named_parameters_are_passed_as_named(db: Database) -> None:
+    async def read(conn: aiosqlite.Connection) -> list[tuple[int]]:
+        return list(await conn.execute_fetchall("SELECT :value", {"value": 42}))
+
+    assert [tuple(row) for row in await db.run(read)] == [(42,)]

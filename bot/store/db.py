@@ -78,44 +78,53 @@ class Database:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
         async with self._lock:
-            await self.conn.execute("BEGIN IMMEDIATE")
             try:
+                await self.conn.execute("BEGIN IMMEDIATE")
                 yield self.conn
+                await self.conn.execute("COMMIT")
             except BaseException:
-                await self.conn.execute("ROLLBACK")
+                # Also when cancelled while BEGIN or COMMIT was still queued on the database
+                # thread: this is queued behind it, so no transaction outlives its owner.
+                await self._on_thread(lambda: _roll_back_if_open(self.conn._conn))
                 raise
-            await self.conn.execute("COMMIT")
+
+    def _on_thread(self, job: Callable[[], T]) -> Awaitable[T]:
+        """Run `job` on aiosqlite's database thread, after whatever was queued there before.
+        aiosqlite has no public call for this; `_execute` is what each of its own calls uses
+        (pinned ~=0.22; tests/test_store_on_thread.py)."""
+        submit: Callable[[Callable[[], T]], Awaitable[T]] = self.conn._execute
+        return submit(job)
 
     async def run(self, body: Callable[[aiosqlite.Connection], Coroutine[Any, Any, T]]) -> T:
         """Run `body` in one transaction, on the database thread in one hand-off (see
         on_thread.py): committed if it returns, rolled back if it raises. `body` may await
-        only the connection it is given; everything else it does must be quick and local."""
+        only the connection it is given; everything else it does must be quick and local.
+
+        Once handed over, the transaction runs to its end: cancelling the caller does not
+        stop it (a step may then be committed whose reply is never sent, as after a crash;
+        the conversation carries on from it)."""
 
         def in_thread() -> T:
             raw: Any = self.conn._conn  # aiosqlite's sqlite3.Connection, on its own thread
-            raw.execute("BEGIN IMMEDIATE")
             try:
+                raw.execute("BEGIN IMMEDIATE")
                 # The store's functions take an aiosqlite.Connection; this offers the calls
                 # they make, answered at once.
                 result = drive(body(cast(aiosqlite.Connection, ThreadConnection(raw))))
                 raw.execute("COMMIT")
             except BaseException:
-                if raw.in_transaction:
-                    raw.execute("ROLLBACK")
+                _roll_back_if_open(raw)
                 raise
             return result
 
-        # aiosqlite has no public call for running a function on its thread; _execute is what
-        # each of its own calls uses (pinned ~=0.22; tests/test_store_on_thread.py).
-        on_thread: Callable[[Callable[[], T]], Awaitable[T]] = self.conn._execute
         if not self._lock.locked():
             # The database thread runs what it is given one at a time, in order, so these
             # transactions need no lock among themselves: only one opened with
             # `transaction()` must not be cut into. One that opens later queues its BEGIN
             # behind this.
-            return await on_thread(in_thread)
+            return await self._on_thread(in_thread)
         async with self._lock:
-            return await on_thread(in_thread)
+            return await self._on_thread(in_thread)
 
     async def checkpoint(self) -> None:
         """Fold the write-ahead log into the database and empty it, so erased rows do not
@@ -126,3 +135,10 @@ class Database:
 
     async def close(self) -> None:
         await self.conn.close()
+
+
+def _roll_back_if_open(raw: Any) -> None:
+    """ROLLBACK, unless there is no transaction to end (BEGIN failed, or SQLite already
+    rolled back by itself after an error such as a full disk)."""
+    if raw.in_transaction:
+        raw.execute("ROLLBACK")

@@ -14,11 +14,13 @@ at once, so the same coroutines can be driven to the end on the database thread 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Coroutine, Generator, Iterable, Sequence
+from collections.abc import Coroutine, Generator, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+# As sqlite3 takes them: a sequence for "?" placeholders, a mapping for ":name" ones.
+Parameters = Sequence[Any] | Mapping[str, Any]
 
 
 class ThreadCursor:
@@ -85,11 +87,11 @@ class ThreadConnection:
     def __init__(self, raw: sqlite3.Connection) -> None:
         self._raw = raw
 
-    def execute(self, sql: str, parameters: Iterable[Any] = ()) -> _Executed:
-        return _Executed(ThreadCursor(self._raw.execute(sql, tuple(parameters))))
+    def execute(self, sql: str, parameters: Parameters = ()) -> _Executed:
+        return _Executed(ThreadCursor(self._raw.execute(sql, parameters)))
 
-    async def execute_fetchall(self, sql: str, parameters: Iterable[Any] = ()) -> list[Any]:
-        return self._raw.execute(sql, tuple(parameters)).fetchall()
+    async def execute_fetchall(self, sql: str, parameters: Parameters = ()) -> list[Any]:
+        return self._raw.execute(sql, parameters).fetchall()
 
     async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> ThreadCursor:
         return ThreadCursor(self._raw.executemany(sql, rows))
