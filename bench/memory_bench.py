@@ -14,6 +14,7 @@ to the target is the growth over the same run with no stored conversation.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
 import sqlite3
@@ -144,13 +145,10 @@ def outage(idle: int, workdir: Path, timeout: float = 600.0) -> OutageResult:
         first_poll = time.monotonic() - started
         try:
             cleared: float | None = None
-            deadline = started + timeout
-            while time.monotonic() < deadline:
-                # Each conversation's messages go in one deleteMessages call.
-                if len(fake.calls("deleteMessages")) >= idle:
-                    cleared = time.monotonic() - started
-                    break
-                time.sleep(0.05)
+            # Each conversation's messages go in one deleteMessages call.
+            with contextlib.suppress(AssertionError):  # not all of them in time
+                fake.wait_for(lambda f: len(f.calls("deleteMessages")) >= idle, timeout)
+                cleared = time.monotonic() - started
         finally:
             bot.stop()
     return OutageResult(idle, first_poll, cleared)

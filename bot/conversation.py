@@ -99,10 +99,7 @@ class Conversations:
         return session.updated_at is not None and now - session.updated_at >= self.idle_after
 
     async def exists(self, chat_key: str) -> bool:
-        async def look(conn: aiosqlite.Connection) -> bool:
-            return await sessions.load(conn, chat_key) is not None
-
-        return await self.db.run(look)
+        return await self.db.run(lambda conn: sessions.load(conn, chat_key)) is not None
 
     async def handle(
         self,
@@ -197,11 +194,7 @@ class Conversations:
     async def wipe_later(self, chat_key: str, messages: list[Tracked], after: timedelta) -> None:
         """Delete these messages (a farewell, say) once `after` has passed."""
         due_at = self.clock() + after
-
-        async def record(conn: aiosqlite.Connection) -> None:
-            await wipes.add(conn, chat_key, messages, due_at)
-
-        await self.db.run(record)
+        await self.db.run(lambda conn: wipes.add(conn, chat_key, messages, due_at))
 
     async def forget(self, chat_key: str) -> Session | None:
         """Erase the conversation now (the person blocked the bot, or asked to be forgotten),
@@ -220,11 +213,7 @@ class Conversations:
     async def idle(self) -> list[Session]:
         """Conversations left alone for `idle_after` or longer, oldest first."""
         cutoff = self.clock() - self.idle_after
-
-        async def find(conn: aiosqlite.Connection) -> list[Session]:
-            return await sessions.idle_since(conn, cutoff)
-
-        return await self.db.run(find)
+        return await self.db.run(lambda conn: sessions.idle_since(conn, cutoff))
 
     async def retire(self, session: Session) -> bool:
         """End an idle conversation, unless the person came back meanwhile: its messages
@@ -245,32 +234,16 @@ class Conversations:
     async def purge_figures(self, keep_days: int) -> int:
         """Delete anonymous figures older than `keep_days` days."""
         first_kept = london_day(self.clock()) - timedelta(days=keep_days)
-
-        async def purge(conn: aiosqlite.Connection) -> int:
-            return await stats.purge_before(conn, first_kept)
-
-        return await self.db.run(purge)
+        return await self.db.run(lambda conn: stats.purge_before(conn, first_kept))
 
     async def due_wipes(self) -> list[PendingWipe]:
         now = self.clock()
-
-        async def find(conn: aiosqlite.Connection) -> list[PendingWipe]:
-            return await wipes.due(conn, now)
-
-        return await self.db.run(find)
+        return await self.db.run(lambda conn: wipes.due(conn, now))
 
     async def still_waiting(self, pending: PendingWipe) -> bool:
         """False if `pending` was carried out since it was read (see `wipes.waiting`)."""
-
-        async def look(conn: aiosqlite.Connection) -> bool:
-            return await wipes.waiting(conn, pending)
-
-        return await self.db.run(look)
+        return await self.db.run(lambda conn: wipes.waiting(conn, pending))
 
     async def wiped(self, wipe_id: int) -> None:
-
-        async def done(conn: aiosqlite.Connection) -> None:
-            await wipes.done(conn, wipe_id)
-
-        await self.db.run(done)
+        await self.db.run(lambda conn: wipes.done(conn, wipe_id))
         await self.db.checkpoint()
