@@ -7,11 +7,10 @@ import asyncio
 import logging
 import sys
 from collections.abc import Sequence
-from datetime import timedelta
 from pathlib import Path
 
 from bot import logs
-from bot.app import StartupError, bundled_directory, open_parts, utc_now
+from bot.app import StartupError, bundled_directory, open_pathways
 from bot.config import ConfigError, Settings, load_settings
 from bot.directory import cli as directory_cli
 from bot.engine.flows import FlowError, load_flows
@@ -94,33 +93,26 @@ async def _console(
     settings: Settings, db_path: Path, lang: str | None, start: str | None = None
 ) -> int:
     from bot.channels.console import ConsoleChat, stdin_reader
-    from bot.conversation import Conversations
-    from bot.store.db import Database
 
     locales = available_locales(settings.locales_dir)
     if lang is not None and lang not in locales:
         print(f"Unknown language '{lang}'. Available: {', '.join(locales)}", file=sys.stderr)
         return EXIT_USAGE
-    db = await Database.open(db_path)
+    pathways = await open_pathways(settings, db_path=db_path)
     try:
-        parts = await open_parts(
-            db, settings.flows_dir, settings.directory_dir, settings.locales_dir
-        )
-        conversations = Conversations(
-            parts.engine,
-            db,
-            utc_now,
-            timedelta(minutes=settings.idle_minutes),
-            directory=parts.directory,
-        )
-        await conversations.purge_figures(settings.stats_days)
+        await pathways.sweeper.purge_figures()
         interactive = sys.stdin.isatty() and sys.stdout.isatty()
         chat = ConsoleChat(
-            conversations, parts.spec, settings.locales_dir, sys.stdout, interactive, lang or "en"
+            pathways.conversations,
+            pathways.parts.spec,
+            settings.locales_dir,
+            sys.stdout,
+            interactive,
+            lang or "en",
         )
         return await chat.run(stdin_reader(interactive), start)
     finally:
-        await db.close()
+        await pathways.close()
 
 
 def _telegram(settings: Settings) -> int:

@@ -1,12 +1,20 @@
-"""Assemble Pathways from its parts: flows, directory, engine. Shared by every command."""
+"""The composition root: Pathways assembled from its parts, shared by every command.
+
+`build` makes the engine from the files alone (checks and tests); `open_pathways` makes
+everything a running bot uses: the store, the engine on the stored directory, the
+conversations, the sweeper and the admin service, handed to whichever channel runs.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from bot.admin.service import Admin
+from bot.config import Settings
+from bot.conversation import Conversations
 from bot.directory.files import read_folder
 from bot.directory.index import DirectoryIndex, LiveDirectory
 from bot.directory.start_codes import StartCode, read_start_codes
@@ -17,8 +25,9 @@ from bot.engine.lint import lint
 from bot.engine.machine import Engine
 from bot.engine.spec import FlowSpec
 from bot.i18n import available_locales
-from bot.store import directory as directory_store
-from bot.store.db import Database
+from bot.store.interface import Store, Transaction
+from bot.store.sqlite import SqliteStore
+from bot.sweeper import Sweeper
 
 
 class StartupError(Exception):
@@ -85,19 +94,63 @@ def build(flows_dir: Path, directory_dir: Path, locales_dir: Path, clock: Clock 
     return assemble(spec, index, available_locales(locales_dir), clock, 0, codes)
 
 
+async def seed_if_empty(tx: Transaction, folder: Path, clock: Clock) -> bool:
+    """Fill an empty directory from the bundled files. True when it did."""
+    if not await tx.directory_is_empty():
+        return False
+    await tx.apply_directory(read_folder(folder), clock())
+    return True
+
+
 async def open_parts(
-    db: Database, flows_dir: Path, directory_dir: Path, locales_dir: Path, clock: Clock = utc_now
+    store: Store, flows_dir: Path, directory_dir: Path, locales_dir: Path, clock: Clock = utc_now
 ) -> Parts:
     """Everything as a running bot uses it: the directory from the database, filled from the
     bundled files the first time."""
     spec = load_spec(flows_dir)
     try:
-        async with db.transaction() as conn:
-            await directory_store.seed_if_empty(conn, directory_dir, clock())
-            data = await directory_store.load(conn)
-            version = await directory_store.version(conn)
+        async with store.transaction() as tx:
+            await seed_if_empty(tx, directory_dir, clock)
+            data = await tx.load_directory()
+            version = await tx.directory_version()
     except DirectoryError as exc:
         raise StartupError("The service directory has problems:\n" + str(exc)) from exc
     index = DirectoryIndex(data.areas, data.services)
     codes = start_codes(directory_dir, index)
     return assemble(spec, index, available_locales(locales_dir), clock, version, codes)
+
+
+@dataclass(frozen=True)
+class Pathways:
+    """A running Pathways, whatever the channel: built once, handed to the channels."""
+
+    store: Store
+    parts: Parts
+    conversations: Conversations
+    sweeper: Sweeper
+    admin: Admin
+
+    async def close(self) -> None:
+        await self.store.close()
+
+
+async def open_pathways(
+    settings: Settings, clock: Clock = utc_now, db_path: Path | None = None
+) -> Pathways:
+    """Open the database (`db_path`, or the configured one) and build everything on it."""
+    store = await SqliteStore.open(db_path or settings.db_path)
+    try:
+        parts = await open_parts(
+            store, settings.flows_dir, settings.directory_dir, settings.locales_dir, clock
+        )
+    except BaseException:
+        await store.close()
+        raise
+    idle_after = timedelta(minutes=settings.idle_minutes)
+    return Pathways(
+        store=store,
+        parts=parts,
+        conversations=Conversations(parts.engine, store, clock, idle_after, parts.directory),
+        sweeper=Sweeper(store, clock, idle_after, settings.stats_days),
+        admin=Admin(store, parts.spec, settings.owner_ids, clock),
+    )

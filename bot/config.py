@@ -1,10 +1,10 @@
 """Settings: environment variables over a settings file (`pathways.toml`) over defaults.
 
 Every setting has an environment variable, and all but the secrets a key in the settings file
-(`OPTIONS` lists them; `pathways.toml.example` documents them). The secrets (the bot token and
-the webhook secret) come only from the environment, as the value or as the path of a file
-holding it, never from the settings file, and are never printed. A bad setting stops start-up
-with a message naming it and saying how to fix it.
+(`OPTIONS` lists them, each with its one declared default; `pathways.toml.example` documents
+them). The secrets (the bot token and the webhook secret) come only from the environment, as
+the value or as the path of a file holding it, never from the settings file, and are never
+printed. A bad setting stops start-up with a message naming it and saying how to fix it.
 """
 
 from __future__ import annotations
@@ -35,53 +35,63 @@ class ConfigError(Exception):
 
 @dataclass(frozen=True)
 class Option:
-    """One setting: its environment variable, its key in the settings file, what it means."""
+    """One setting: its environment variable, its key in the settings file, its default and what
+    it means. This is the one place each default is declared: it is written as the environment
+    would hold it and read by the same code as a value that is set (a relative path is relative
+    to the project), and the documentation shows it."""
 
     env: str
     key: str  # "section.name" in pathways.toml; "" for a secret, never read from the file
     kind: str  # what the file must hold: text, path, int, port, bool, ids or time
-    default: str  # as the documentation shows it
+    default: str  # the value when neither the environment nor the file sets it; "" is unset
     meaning: str
+    shown: str = ""  # the documentation's words for the default, where the value cannot say it
 
     @property
     def secret(self) -> bool:
         return not self.key
 
+    @property
+    def documented(self) -> str:
+        """The default as the documentation (README, pathways.toml.example) shows it."""
+        return self.shown or self.default or "unset"
+
 
 OPTIONS: tuple[Option, ...] = (
     Option(
-        "TELEGRAM_BOT_TOKEN", "", "text", "unset",
+        "TELEGRAM_BOT_TOKEN", "", "text", "",
         "the bot's token from @BotFather; unset (and no token file) means the terminal chat",
     ),
     Option(
-        "TELEGRAM_BOT_TOKEN_FILE", "telegram.token_file", "path", "unset",
+        "TELEGRAM_BOT_TOKEN_FILE", "telegram.token_file", "path", "",
         "a file holding the token, readable only by the service (instead of the variable)",
     ),
     Option(
-        "TELEGRAM_API_BASE_URL", "telegram.api_base_url", "text", "Telegram's",
+        "TELEGRAM_API_BASE_URL", "telegram.api_base_url", "text", "",
         "another Bot API server, in python-telegram-bot's base_url form, "
         "e.g. http://127.0.0.1:8081/bot",
+        shown="Telegram's",
     ),
     Option(
-        "PATHWAYS_SHORT_DESCRIPTION", "telegram.short_description", "text", "unset",
+        "PATHWAYS_SHORT_DESCRIPTION", "telegram.short_description", "text", "",
         "the bot's short description (its profile and shared links; up to 120 characters), "
         "set at start-up; unset leaves what BotFather has",
     ),
     Option(
-        "PATHWAYS_DESCRIPTION", "telegram.description", "text", "unset",
+        "PATHWAYS_DESCRIPTION", "telegram.description", "text", "",
         "the text an empty chat shows before /start (up to 512 characters), set at start-up; "
         "unset leaves what BotFather has",
     ),
     Option(
-        "PATHWAYS_WEBHOOK_URL", "webhook.url", "text", "unset",
+        "PATHWAYS_WEBHOOK_URL", "webhook.url", "text", "",
         "webhook mode: the public https address Telegram posts to; unset means long polling",
     ),
     Option(
-        "PATHWAYS_WEBHOOK_SECRET", "", "text", "unset",
+        "PATHWAYS_WEBHOOK_SECRET", "", "text", "",
         "webhook mode: the secret token Telegram sends back (1-256 of A-Za-z0-9_-)",
     ),
     Option(
-        "PATHWAYS_WEBHOOK_SECRET_FILE", "webhook.secret_file", "path", "unset",
+        "PATHWAYS_WEBHOOK_SECRET_FILE", "webhook.secret_file", "path", "",
         "a file holding the webhook secret (instead of the variable)",
     ),
     Option(
@@ -94,8 +104,9 @@ OPTIONS: tuple[Option, ...] = (
         "webhook mode: the path it serves updates on",
     ),
     Option(
-        "PATHWAYS_HEALTH_PORT", "health.port", "int", "0 (off)",
+        "PATHWAYS_HEALTH_PORT", "health.port", "int", "0",
         "a port answering GET /healthz with 'ok' (and nothing else) while the bot runs",
+        shown="0 (off)",
     ),
     Option(
         "PATHWAYS_HEALTH_LISTEN", "health.listen", "text", "127.0.0.1",
@@ -114,12 +125,13 @@ OPTIONS: tuple[Option, ...] = (
         "delete the person's typed messages once read",
     ),
     Option(
-        "PATHWAYS_COVER_MESSAGE", "conversation.cover_message", "text", "unset",
+        "PATHWAYS_COVER_MESSAGE", "conversation.cover_message", "text", "",
         "a neutral message sent after a quick exit (off when unset)",
     ),
     Option(
-        "PATHWAYS_OWNER_IDS", "managers.owner_ids", "ids", "none",
+        "PATHWAYS_OWNER_IDS", "managers.owner_ids", "ids", "",
         "service managers who may add editors: numeric Telegram user ids",
+        shown="none",
     ),
     Option(
         "PATHWAYS_STALE_DAYS", "managers.stale_days", "int", "180",
@@ -142,6 +154,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("PATHWAYS_LOCALES", "paths.locales", "path", "locales/", "translations"),
 )  # fmt: skip
 
+_BY_ENV = {o.env: o for o in OPTIONS}
 _BY_KEY = {o.key: o for o in OPTIONS if o.key}
 _SECTIONS = sorted({o.key.split(".")[0] for o in OPTIONS if o.key})
 # Keys someone might use to put a secret in the file, and where it belongs instead.
@@ -154,96 +167,44 @@ _SECRET_KEYS = {
 }
 
 
-@dataclass(frozen=True)
-class Webhook:
-    url: str  # the public https address Telegram posts updates to
-    secret: str = field(repr=False)  # must come back in X-Telegram-Bot-Api-Secret-Token
-    listen: str = "127.0.0.1"
-    port: int = 8443
-    path: str = "telegram"
-
-
-@dataclass(frozen=True)
-class Health:
-    """A plain HTTP check for a monitor or the proxy; it says "ok" and nothing else."""
-
-    port: int
-    listen: str = "127.0.0.1"
-
-
-@dataclass(frozen=True)
-class Settings:
-    token: str | None = field(repr=False)
-    db_path: Path
-    idle_minutes: int
-    flows_dir: Path
-    directory_dir: Path
-    locales_dir: Path
-    api_base_url: str | None = None
-    webhook: Webhook | None = None
-    delete_typed: bool = True
-    cover_message: str | None = None
-    sweep_seconds: int = 30
-    owner_ids: frozenset[int] = frozenset()  # service managers who may add and remove editors
-    stale_days: int = 180  # entries not checked for this long are listed for managers
-    reminder_time: time = time(9, 0)  # when managers get the daily stale-entries list (UK time)
-    stats_days: int = 730  # anonymous daily figures older than this are deleted
-    short_description: str | None = None  # the bot's profile, set at start-up when given
-    description: str | None = None
-    health: Health | None = None
-    config_file: Path | None = None  # the settings file read, if any
-    secret_files: tuple[Path, ...] = ()  # files the secrets were read from
-
-    @property
-    def api_file_url(self) -> str | None:
-        """Where files are downloaded from, beside the Bot API address."""
-        if self.api_base_url and self.api_base_url.rstrip("/").endswith("/bot"):
-            return self.api_base_url.rstrip("/")[: -len("/bot")] + "/file/bot"
-        return None
-
-    def secrets(self) -> tuple[str, ...]:
-        """Values that must never reach a log."""
-        found = [self.token or ""]
-        if self.webhook:
-            found.append(self.webhook.secret)
-        return tuple(s for s in found if s)
-
-
 # -- where each raw value comes from ----------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Source:
-    """Raw settings: the environment over the settings file. An empty variable is unset."""
+    """Raw settings: the environment over the settings file over each option's default. An empty
+    variable is unset."""
 
     env: Mapping[str, str]
     file: Path | None = None
     from_file: Mapping[str, str] = field(default_factory=dict)  # variable -> raw value
 
-    def get(self, name: str, default: str = "") -> str:
-        value = self.env.get(name, "").strip()
-        if value:
-            return value
-        return self.from_file.get(name, "").strip() or default
+    def get(self, name: str) -> str:
+        value = self.env.get(name, "").strip() or self.from_file.get(name, "").strip()
+        return value or _default(_BY_ENV[name])
 
     def origin(self, name: str) -> str:
         """'environment', the settings file's key and path, or 'default'."""
         if self.env.get(name, "").strip():
             return "environment"
         if self.from_file.get(name, "").strip():
-            return f"{self.file}: [{_key_of(name).replace('.', '] ', 1)}"
+            return f"{self.file}: [{_BY_ENV[name].key.replace('.', '] ', 1)}"
         return "default"
 
     def label(self, name: str) -> str:
         """How an error names the setting: as the person wrote it."""
         if not self.env.get(name, "").strip() and self.from_file.get(name, "").strip():
-            section, key = _key_of(name).split(".")
+            section, key = _BY_ENV[name].key.split(".")
             return f"{key} in [{section}] of {self.file} ({name})"
         return name
 
 
-def _key_of(name: str) -> str:
-    return next(o.key for o in OPTIONS if o.env == name)
+def _default(option: Option) -> str:
+    """The option's default as a raw value: a default path is in the project, wherever Pathways
+    is run from (as a relative path in the settings file is relative to the file)."""
+    if option.kind == "path" and option.default:
+        return str(PROJECT_ROOT / option.default)
+    return option.default
 
 
 def config_file(env: Mapping[str, str]) -> Path | None:
@@ -356,35 +317,28 @@ def _from_toml(option: Option, value: object, path: Path) -> str:
 # -- reading each setting -----------------------------------------------------------------------
 
 
-def _path(src: Source, name: str, default: Path) -> Path:
-    raw = src.get(name)
-    return Path(raw) if raw else default
+def _path(src: Source, name: str) -> Path:
+    return Path(src.get(name))
 
 
-def _positive_int(src: Source, name: str, default: int, unit: str = "minutes") -> int:
+def _positive_int(src: Source, name: str, unit: str = "minutes") -> int:
     raw = src.get(name)
-    if not raw:
-        return default
     if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
         label = src.label(name)
         raise ConfigError(f"{label} must be a whole number of {unit}, 1 or more (got '{raw}')")
     return int(raw)
 
 
-def _port(src: Source, name: str, default: int, *, allow_off: bool = False) -> int:
+def _port(src: Source, name: str, *, allow_off: bool = False) -> int:
     raw = src.get(name)
-    if not raw:
-        return default
     if raw.isascii() and raw.isdigit() and (allow_off or int(raw) > 0) and int(raw) < 65536:
         return int(raw)
     off = " (0 turns it off)" if allow_off else ""
     raise ConfigError(f"{src.label(name)} must be a port number, 1 to 65535{off} (got '{raw}')")
 
 
-def _flag(src: Source, name: str, default: bool) -> bool:
+def _flag(src: Source, name: str) -> bool:
     raw = src.get(name).lower()
-    if not raw:
-        return default
     if raw in TRUE_WORDS:
         return True
     if raw in FALSE_WORDS:
@@ -472,8 +426,6 @@ def _owner_ids(src: Source) -> frozenset[int]:
 
 def _reminder_time(src: Source) -> time:
     raw = src.get("PATHWAYS_REMINDER_TIME")
-    if not raw:
-        return time(9, 0)
     try:
         return time.fromisoformat(raw)
     except ValueError:
@@ -488,8 +440,13 @@ def _text(src: Source, name: str, limit: int) -> str | None:
     return raw or None
 
 
+def _webhook_path(src: Source) -> str:
+    # "/" alone is the default path, as an unset one is.
+    return src.get("PATHWAYS_WEBHOOK_PATH").strip("/") or _BY_ENV["PATHWAYS_WEBHOOK_PATH"].default
+
+
 def _webhook(src: Source, files: list[Path]) -> Webhook | None:
-    port = _port(src, "PATHWAYS_WEBHOOK_PORT", 8443)  # checked even when unused: no surprises
+    port = _port(src, "PATHWAYS_WEBHOOK_PORT")  # checked even when unused: no surprises
     url = src.get("PATHWAYS_WEBHOOK_URL")
     if not url:
         return None
@@ -503,21 +460,20 @@ def _webhook(src: Source, files: list[Path]) -> Webhook | None:
             "A-Z, a-z, 0-9, _ and - (for example from: openssl rand -hex 32), in the variable "
             "or in a file named by PATHWAYS_WEBHOOK_SECRET_FILE"
         )
-    path = src.get("PATHWAYS_WEBHOOK_PATH", "telegram").strip("/") or "telegram"
     return Webhook(
         url=url,
         secret=secret,
-        listen=src.get("PATHWAYS_WEBHOOK_LISTEN", "127.0.0.1"),
+        listen=src.get("PATHWAYS_WEBHOOK_LISTEN"),
         port=port,
-        path=path,
+        path=_webhook_path(src),
     )
 
 
 def _health(src: Source, webhook: Webhook | None) -> Health | None:
-    port = _port(src, "PATHWAYS_HEALTH_PORT", 0, allow_off=True)
+    port = _port(src, "PATHWAYS_HEALTH_PORT", allow_off=True)
     if not port:
         return None
-    health = Health(port, src.get("PATHWAYS_HEALTH_LISTEN", "127.0.0.1"))
+    health = Health(port, src.get("PATHWAYS_HEALTH_LISTEN"))
     if webhook is not None and webhook.port == health.port:
         raise ConfigError(
             f"{src.label('PATHWAYS_HEALTH_PORT')} must differ from PATHWAYS_WEBHOOK_PORT "
@@ -526,26 +482,94 @@ def _health(src: Source, webhook: Webhook | None) -> Health | None:
     return health
 
 
+# -- the settings ----------------------------------------------------------------------------
+
+# Nothing set: every value is its option's default. The dataclasses' defaults are read from it
+# by the same code as `settings_from`, so that a default is declared once, in OPTIONS.
+_NOTHING_SET = Source({})
+
+
+@dataclass(frozen=True)
+class Webhook:
+    url: str  # the public https address Telegram posts updates to
+    secret: str = field(repr=False)  # must come back in X-Telegram-Bot-Api-Secret-Token
+    listen: str = _NOTHING_SET.get("PATHWAYS_WEBHOOK_LISTEN")
+    port: int = _port(_NOTHING_SET, "PATHWAYS_WEBHOOK_PORT")
+    path: str = _webhook_path(_NOTHING_SET)
+
+
+@dataclass(frozen=True)
+class Health:
+    """A plain HTTP check for a monitor or the proxy; it says "ok" and nothing else."""
+
+    port: int
+    listen: str = _NOTHING_SET.get("PATHWAYS_HEALTH_LISTEN")
+
+
+@dataclass(frozen=True)
+class Settings:
+    token: str | None = field(repr=False)
+    db_path: Path
+    idle_minutes: int
+    flows_dir: Path
+    directory_dir: Path
+    locales_dir: Path
+    api_base_url: str | None = _api_base_url(_NOTHING_SET)
+    webhook: Webhook | None = _webhook(_NOTHING_SET, [])  # noqa: RUF009 (None: long polling)
+    delete_typed: bool = _flag(_NOTHING_SET, "PATHWAYS_DELETE_TYPED")
+    cover_message: str | None = _NOTHING_SET.get("PATHWAYS_COVER_MESSAGE") or None
+    sweep_seconds: int = _positive_int(_NOTHING_SET, "PATHWAYS_SWEEP_SECONDS", unit="seconds")
+    # Service managers who may add and remove editors.
+    owner_ids: frozenset[int] = _owner_ids(_NOTHING_SET)
+    # Entries not checked for this long are listed for managers, at reminder_time (UK time).
+    stale_days: int = _positive_int(_NOTHING_SET, "PATHWAYS_STALE_DAYS", unit="days")
+    reminder_time: time = _reminder_time(_NOTHING_SET)  # noqa: RUF009 (a time is immutable)
+    # Anonymous daily figures older than this are deleted.
+    stats_days: int = _positive_int(_NOTHING_SET, "PATHWAYS_STATS_DAYS", unit="days")
+    # The bot's profile, set at start-up when given.
+    short_description: str | None = _text(
+        _NOTHING_SET, "PATHWAYS_SHORT_DESCRIPTION", SHORT_DESCRIPTION_LIMIT
+    )
+    description: str | None = _text(_NOTHING_SET, "PATHWAYS_DESCRIPTION", DESCRIPTION_LIMIT)
+    health: Health | None = _health(_NOTHING_SET, None)  # noqa: RUF009 (None: off)
+    config_file: Path | None = None  # the settings file read, if any
+    secret_files: tuple[Path, ...] = ()  # files the secrets were read from
+
+    @property
+    def api_file_url(self) -> str | None:
+        """Where files are downloaded from, beside the Bot API address."""
+        if self.api_base_url and self.api_base_url.rstrip("/").endswith("/bot"):
+            return self.api_base_url.rstrip("/")[: -len("/bot")] + "/file/bot"
+        return None
+
+    def secrets(self) -> tuple[str, ...]:
+        """Values that must never reach a log."""
+        found = [self.token or ""]
+        if self.webhook:
+            found.append(self.webhook.secret)
+        return tuple(s for s in found if s)
+
+
 def settings_from(src: Source) -> Settings:
     files: list[Path] = []
     token = _token(src, files)
     webhook = _webhook(src, files)
     return Settings(
         token=token,
-        db_path=_path(src, "PATHWAYS_DB", PROJECT_ROOT / "var" / "pathways.db"),
-        idle_minutes=_positive_int(src, "PATHWAYS_IDLE_MINUTES", 15),
-        flows_dir=_path(src, "PATHWAYS_FLOWS", PROJECT_ROOT / "flows"),
-        directory_dir=_path(src, "PATHWAYS_DIRECTORY", PROJECT_ROOT / "directory"),
-        locales_dir=_path(src, "PATHWAYS_LOCALES", PROJECT_ROOT / "locales"),
+        db_path=_path(src, "PATHWAYS_DB"),
+        idle_minutes=_positive_int(src, "PATHWAYS_IDLE_MINUTES"),
+        flows_dir=_path(src, "PATHWAYS_FLOWS"),
+        directory_dir=_path(src, "PATHWAYS_DIRECTORY"),
+        locales_dir=_path(src, "PATHWAYS_LOCALES"),
         api_base_url=_api_base_url(src),
         webhook=webhook,
-        delete_typed=_flag(src, "PATHWAYS_DELETE_TYPED", True),
+        delete_typed=_flag(src, "PATHWAYS_DELETE_TYPED"),
         cover_message=src.get("PATHWAYS_COVER_MESSAGE") or None,
-        sweep_seconds=_positive_int(src, "PATHWAYS_SWEEP_SECONDS", 30, unit="seconds"),
+        sweep_seconds=_positive_int(src, "PATHWAYS_SWEEP_SECONDS", unit="seconds"),
         owner_ids=_owner_ids(src),
-        stale_days=_positive_int(src, "PATHWAYS_STALE_DAYS", 180, unit="days"),
+        stale_days=_positive_int(src, "PATHWAYS_STALE_DAYS", unit="days"),
         reminder_time=_reminder_time(src),
-        stats_days=_positive_int(src, "PATHWAYS_STATS_DAYS", 730, unit="days"),
+        stats_days=_positive_int(src, "PATHWAYS_STATS_DAYS", unit="days"),
         short_description=_text(src, "PATHWAYS_SHORT_DESCRIPTION", SHORT_DESCRIPTION_LIMIT),
         description=_text(src, "PATHWAYS_DESCRIPTION", DESCRIPTION_LIMIT),
         health=_health(src, webhook),

@@ -1,9 +1,10 @@
 """A Babel extractor for `flows/*.yaml`, and the template extraction the tests compare against.
 
 The flows' English text is the gettext msgid, so `pybabel extract -F babel.cfg` has to read the
-YAML as well as the code. The extractor walks the YAML node tree the way `bot.engine.flows`
-does (same keys, same `strip()`), so each msgid is exactly the string the engine looks up.
-It is registered as the `pathways_flows` entry point in the `babel.extractors` group.
+YAML as well as the code. The extractor reads the flows with the engine's own loader
+(`bot.engine.flows.load_flows`), and each text's file and line from the spec's `Where`, so each
+msgid is exactly the string the engine looks up. It is registered as the `pathways_flows` entry
+point in the `babel.extractors` group.
 
 Each text carries a translator comment saying where it is shown and what to keep, because a
 translator sees one string at a time and "Yes" after "Are you afraid?" is not the same word in
@@ -14,15 +15,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Iterator, Mapping
+from functools import lru_cache
 from pathlib import Path
 from typing import IO, Any
 
-import yaml
 from babel.messages.catalog import Catalog
 from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir, extract_python
 from babel.messages.frontend import parse_mapping_cfg
 
-from bot.engine.spec import PLACEHOLDER
+from bot.engine.flows import display_path, load_flows
+from bot.engine.spec import PLACEHOLDER, FlowSpec, StateSpec
 
 # (line, function name, message, translator comments): what Babel expects of an extractor.
 Extracted = tuple[int, str | None, str, list[str]]
@@ -86,26 +88,6 @@ CODE_NOTES: Mapping[str, str] = {
 }
 
 
-def _scalar(node: yaml.Node | None) -> str | None:
-    if isinstance(node, yaml.ScalarNode) and str(node.value).strip():
-        return str(node.value).strip()  # exactly as bot.engine.flows reads a text
-    return None
-
-
-def _entries(node: yaml.Node | None) -> dict[str, tuple[yaml.Node, yaml.Node]]:
-    if not isinstance(node, yaml.MappingNode):
-        return {}
-    return {
-        str(key.value): (key, value)
-        for key, value in node.value
-        if isinstance(key, yaml.ScalarNode)
-    }
-
-
-def _line(node: yaml.Node) -> int:
-    return int(node.start_mark.line) + 1
-
-
 def _keep_note(text: str) -> str:
     """What the translator must carry over unchanged."""
     notes: list[str] = []
@@ -143,82 +125,62 @@ def _state_hint(qualified: str, text: str) -> str:
     return "what the person reads at this step; plain, warm words"
 
 
-def _sets_locale(actions: tuple[yaml.Node, yaml.Node] | None) -> bool:
-    """A language menu button: its `do:` list has a `set_locale: <code>` action."""
-    if actions is None or not isinstance(actions[1], yaml.SequenceNode):
-        return False
-    return any("set_locale" in _entries(action) for action in actions[1].value)
-
-
-def _button_labels(
-    state_node: yaml.Node, where_file: str, qualified: str, question: str | None
-) -> Iterator[Extracted]:
-    buttons = _entries(state_node).get("buttons")
-    if buttons is None or not isinstance(buttons[1], yaml.SequenceNode):
-        return
-    for button in buttons[1].value:
-        fields = _entries(button)
-        if "label" not in fields:
-            continue
-        label = _scalar(fields["label"][1])
-        if label is None:
-            continue
-        line = _line(fields["label"][1])
-        where = f"{where_file}:{line} state {qualified}:"
-        if _sets_locale(fields.get("do")):
+def _button_labels(state: StateSpec, shown: str, question: str | None) -> Iterator[Extracted]:
+    for button in state.buttons:
+        line = button.label_where.line
+        where = f"{shown}:{line} state {state.name}:"
+        if any(action.name == "set_locale" for action in button.actions):
             comment = [
                 f"{where} a language's name in that language, in the language menu; "
                 "copy it unchanged so people can find their own language"
             ]
-            yield line, None, label, comment
+            yield line, None, button.label, comment
             continue
         answers = f'answers "{question}"' if question else "a short button"
-        yield line, None, label, _comment(where, "button label", label, answers)
+        yield line, None, button.label, _comment(where, "button label", button.label, answers)
 
 
-def _states(
-    top: Mapping[str, tuple[yaml.Node, yaml.Node]], flow: str, file: str
-) -> Iterator[Extracted]:
-    if "states" not in top:
-        return
-    for name, (_key, state_node) in _entries(top["states"][1]).items():
-        qualified = f"{flow}.{name}"
-        fields = _entries(state_node)
-        question: str | None = None
-        if "text" in fields:
-            text = _scalar(fields["text"][1])
-            if text is not None:
-                line = _line(fields["text"][1])
-                where = f"{file}:{line} state {qualified}:"
-                hint = _state_hint(qualified, text)
-                yield line, None, text, _comment(where, "text", text, hint)
-                if text.endswith("?") and "\n" not in text:
-                    question = text
-        yield from _button_labels(state_node, file, qualified, question)
-
-
-def _settings(top: Mapping[str, tuple[yaml.Node, yaml.Node]], file: str) -> Iterator[Extracted]:
-    settings = _entries(top["settings"][1]) if "settings" in top else {}
-    ways = _entries(settings["ways_out"][1]) if "ways_out" in settings else {}
-    for trigger, (_key, way_node) in ways.items():
-        fields = _entries(way_node)
-        label = _scalar(fields["label"][1]) if "label" in fields else None
-        if label is None:
+def _states(spec: FlowSpec, file: str, shown: str) -> Iterator[Extracted]:
+    for state in spec.states.values():
+        if state.where.file != file:
             continue
-        line = _line(fields["label"][1])
-        on_every = "button" in fields and _scalar(fields["button"][1]) in {"true", "yes", "on"}
-        shown = "a button on every message" if on_every else "typed as a command or words"
-        where = f"{file}:{line} way out '{trigger}':"
-        yield line, None, label, _comment(where, "label", label, f"{shown}; keep it very short")
-    messages = _entries(top["messages"][1]) if "messages" in top else {}
-    for key, (key_node, value_node) in messages.items():
-        text = _scalar(value_node)
-        if text is None:
+        text, line = state.text, state.text_where.line
+        where = f"{shown}:{line} state {state.name}:"
+        yield line, None, text, _comment(where, "text", text, _state_hint(state.name, text))
+        question = text if text.endswith("?") and "\n" not in text else None
+        yield from _button_labels(state, shown, question)
+
+
+def _settings(spec: FlowSpec, file: str, shown: str) -> Iterator[Extracted]:
+    for trigger, way in spec.ways_out.items():
+        if way.label_where.file != file:
             continue
-        line = _line(key_node)
-        where = f"{file}:{line} message '{key}':"
+        line = way.label_where.line
+        on_every = "a button on every message" if way.as_button else "typed as a command or words"
+        where = f"{shown}:{line} way out '{trigger}':"
+        hint = f"{on_every}; keep it very short"
+        yield line, None, way.label, _comment(where, "label", way.label, hint)
+    for key, message in spec.messages.items():
+        if message.where.file != file:
+            continue
+        line = message.where.line
+        where = f"{shown}:{line} message '{key}':"
         role = MESSAGE_ROLES.get(key, "a short notice shown outside any step")
-        yield line, None, text, _comment(where, role, text)
+        yield line, None, message.text, _comment(where, role, message.text)
+
+
+@lru_cache(maxsize=4)
+def _load(directory: Path, stamp: tuple[tuple[str, int, int], ...]) -> FlowSpec:
+    del stamp  # only part of the cache key: a folder whose files changed is read again
+    return load_flows(directory)
+
+
+def _flows_of(path: Path) -> FlowSpec:
+    """The flows of the folder `path` is in, read once for all its files: Babel hands the
+    extractor one file at a time, but a flow file is only valid beside the others."""
+    directory = path.parent
+    stats = [(f.name, f.stat()) for f in sorted(directory.glob("*.yaml"))]
+    return _load(directory, tuple((name, s.st_mtime_ns, s.st_size) for name, s in stats))
 
 
 def extract_flows(
@@ -227,17 +189,20 @@ def extract_flows(
     comment_tags: Collection[str],
     options: Mapping[str, Any],
 ) -> Iterator[Extracted]:
-    """Babel extractor: every text a person may read in one flow file, with its context."""
-    del keywords, comment_tags  # YAML has no function calls or code comments to match
-    name = Path(str(getattr(fileobj, "name", "flow.yaml")))
+    """Babel extractor: every text a person may read in one flow file, with its context.
+
+    The texts and their lines come from `load_flows` (so each msgid is exactly the string the
+    engine looks up); `fileobj` only names the file, which is read with its folder."""
+    del keywords, comment_tags, options  # YAML has no function calls or code comments to match
+    name = getattr(fileobj, "name", None)
+    if not isinstance(name, str):
+        raise ValueError("extract_flows needs a flow file on disk: it reads the whole folder")
+    path = Path(name)
+    spec = _flows_of(path)
+    file = display_path(path)  # how the loader's Where names this file
     # `flows/victim.yaml` whatever the working directory, so the template does not depend on it.
-    file = f"{name.parent.name}/{name.name}" if name.parent.name else name.name
-    encoding = str(options.get("encoding", "utf-8"))
-    root = yaml.compose(fileobj.read().decode(encoding), Loader=yaml.SafeLoader)
-    top = _entries(root)
-    if not top:
-        return
-    found = [*_settings(top, file), *_states(top, name.stem, file)]
+    shown = f"{path.parent.name}/{path.name}" if path.parent.name else path.name
+    found = [*_settings(spec, file, shown), *_states(spec, file, shown)]
     yield from sorted(found, key=lambda item: item[0])
 
 

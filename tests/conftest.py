@@ -11,7 +11,7 @@ import pytest
 
 from bot.app import Parts, build
 from bot.conversation import Conversations
-from bot.store.db import Database
+from bot.store.sqlite import SqliteStore
 
 ROOT = Path(__file__).resolve().parent.parent
 FLOWS = ROOT / "flows"
@@ -44,14 +44,14 @@ def parts(clock: FakeClock) -> Parts:
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await Database.open(tmp_path / "pathways.db")
-    yield database
-    await database.close()
+async def db(tmp_path: Path) -> AsyncIterator[SqliteStore]:
+    store = await SqliteStore.open(tmp_path / "pathways.db")
+    yield store
+    await store.close()
 
 
 @pytest.fixture
-def conversations(parts: Parts, db: Database, clock: FakeClock) -> Conversations:
+def conversations(parts: Parts, db: SqliteStore, clock: FakeClock) -> Conversations:
     return Conversations(parts.engine, db, clock, timedelta(minutes=15))
 
 

@@ -11,15 +11,21 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from telegram import Update
+
 from bot.channels.telegram.app import ALLOWED_UPDATES, TelegramApp, build_application
 from bot.channels.telegram.flood import PerChatUpdateProcessor
 from bot.channels.telegram.handlers import TelegramChannel
 from bot.config import Settings
 from tests.conftest import DIRECTORY, FLOWS, LOCALES, FakeClock
 from tests.fakebot import TOKEN, FakeBotApi
+from tests.fakebot.inprocess import InProcessRequest
 from tests.fakebot.server import ChatMessage
 
 CHAT = 424242  # a person's private chat (the same number as their user id)
+# A bound on waits for the bot, only so a broken test fails rather than hangs: the waits
+# themselves are on conditions, never on time.
+PATIENCE = 120
 
 
 def settings_for(fake: FakeBotApi, tmp_path: Path, **changes: Any) -> Settings:
@@ -86,7 +92,7 @@ class Running:
         """Do something that sends the bot `updates` updates; wait until it has handled them."""
         target = self.channel.handled + updates
         result = action()
-        async with asyncio.timeout(10):
+        async with asyncio.timeout(PATIENCE):
             await self.channel.wait_handled(target)
         return result
 
@@ -99,8 +105,14 @@ async def running_bot(
     processor: PerChatUpdateProcessor | None = None,
     freeze_start_up: bool = False,
     wait_for_start_up_sweep: bool = True,
+    in_process: bool = False,
 ) -> AsyncIterator[Running]:
-    """The bot as `python -m bot run` starts it, with its clock and its sleeps under control."""
+    """The bot as `python -m bot run` starts it, with its clock and its sleeps under control.
+
+    Over HTTP by default: the bot long-polls the fake on 127.0.0.1. `in_process`: no HTTP at
+    all (tests/fakebot/inprocess.py): the same Application and handlers, its requests answered
+    by the fake directly and updates put on its queue as a webhook would.
+    """
     sleeps: list[float] = []
 
     async def sleep(seconds: float) -> None:
@@ -115,23 +127,30 @@ async def running_bot(
         timeout=1.0,
         on_channel=channels.append,
         freeze_start_up=freeze_start_up,
+        requests=(InProcessRequest(fake), InProcessRequest(fake)) if in_process else None,
+        polling=not in_process,
     )
     await app.initialize()
     assert app.post_init is not None
     await app.post_init(app)
-    assert app.updater is not None
-    await app.updater.start_polling(
-        poll_interval=0.0, timeout=timedelta(seconds=1), allowed_updates=ALLOWED_UPDATES
-    )
+    if in_process:
+        fake.listen(lambda update: app.update_queue.put_nowait(Update.de_json(update, app.bot)))
+    else:
+        assert app.updater is not None
+        await app.updater.start_polling(
+            poll_interval=0.0, timeout=timedelta(seconds=1), allowed_updates=ALLOWED_UPDATES
+        )
     await app.start()
     # The start-up sweep runs alongside the first replies; tests begin once it is done, as
     # they did when it ran before polling (tests/test_telegram_e2e.py checks it need not).
     if wait_for_start_up_sweep:
-        await asyncio.wait_for(channels[0].swept_at_start.wait(), 30)
+        await asyncio.wait_for(channels[0].swept_at_start.wait(), PATIENCE)
     try:
         yield Running(fake, app, channels[0], clock, sleeps)
     finally:
-        await app.updater.stop()
+        fake.listen(None)
+        if app.updater is not None:
+            await app.updater.stop()
         await app.stop()
         await app.shutdown()
         if app.post_shutdown is not None:

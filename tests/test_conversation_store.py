@@ -11,19 +11,19 @@ import pytest
 from bot.app import Parts
 from bot.conversation import Conversations
 from bot.engine.model import Event
-from bot.store import sessions
-from bot.store.db import Database, migrations
+from bot.store.schema import migrations
+from bot.store.sqlite import SqliteStore
 from tests.conftest import FakeClock
 
 
-async def test_migrations_bring_a_new_database_to_the_latest_version(db: Database) -> None:
+async def test_migrations_bring_a_new_database_to_the_latest_version(db: SqliteStore) -> None:
     assert await db.schema_version() == migrations()[-1][0]
 
 
 async def test_migrating_twice_changes_nothing(tmp_path: Path) -> None:
-    first = await Database.open(tmp_path / "x.db")
+    first = await SqliteStore.open(tmp_path / "x.db")
     await first.close()
-    again = await Database.open(tmp_path / "x.db")
+    again = await SqliteStore.open(tmp_path / "x.db")
     assert await again.schema_version() == migrations()[-1][0]
     await again.close()
 
@@ -32,14 +32,14 @@ async def test_each_step_is_saved_and_a_new_process_resumes_it(
     tmp_path: Path, parts: Parts, clock: FakeClock
 ) -> None:
     path = tmp_path / "resume.db"
-    db = await Database.open(path)
+    db = await SqliteStore.open(path)
     chat = Conversations(parts.engine, db, clock, timedelta(minutes=15))
     await chat.handle("c", Event.start())
     await chat.handle("c", Event.button("no", "opening.start"))
     await chat.handle("c", Event.button("me", "opening.who"))
     await db.close()  # as if the process stopped here
 
-    db = await Database.open(path)
+    db = await SqliteStore.open(path)
     chat = Conversations(parts.engine, db, clock, timedelta(minutes=15))
     reply = (await chat.handle("c", Event.resume())).reply
     await db.close()
@@ -53,11 +53,11 @@ async def test_resume_with_no_conversation_starts_one(conversations: Conversatio
     assert not reply.notices
 
 
-async def test_exit_removes_the_session_row(conversations: Conversations, db: Database) -> None:
+async def test_exit_removes_the_session_row(conversations: Conversations, db: SqliteStore) -> None:
     await conversations.handle("c", Event.start())
     await conversations.handle("c", Event.button("exit"))
-    async with db.transaction() as conn:
-        assert await sessions.load(conn, "c") is None
+    async with db.read() as tx:
+        assert await tx.load_session("c") is None
 
 
 async def test_an_idle_conversation_is_forgotten_and_the_person_told(
@@ -82,7 +82,7 @@ async def test_a_conversation_used_within_the_idle_time_is_kept(
 
 
 async def test_a_failed_step_leaves_the_stored_session_as_it_was(
-    conversations: Conversations, db: Database, monkeypatch: pytest.MonkeyPatch
+    conversations: Conversations, db: SqliteStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await conversations.handle("c", Event.start())
 
@@ -92,8 +92,8 @@ async def test_a_failed_step_leaves_the_stored_session_as_it_was(
     monkeypatch.setattr(conversations.engine, "step", broken)
     with pytest.raises(RuntimeError):
         await conversations.handle("c", Event.button("no", "opening.start"))
-    async with db.transaction() as conn:
-        stored = await sessions.load(conn, "c")
+    async with db.read() as tx:
+        stored = await tx.load_session("c")
     assert stored is not None and stored.state == "opening.start"
 
 
@@ -101,7 +101,7 @@ async def test_typed_words_never_reach_the_database(
     tmp_path: Path, parts: Parts, clock: FakeClock
 ) -> None:
     path = tmp_path / "private.db"
-    db = await Database.open(path)
+    db = await SqliteStore.open(path)
     chat = Conversations(parts.engine, db, clock, timedelta(minutes=15))
     for event in (
         Event.start(),

@@ -24,8 +24,8 @@ from typing import Any
 import pytest
 
 from bot.__main__ import EXIT_USAGE, _parser
-from bot.config import OPTIONS, SECRET_FORMAT, Health
-from bot.ops.health import HealthServer
+from bot.config import OPTIONS, SECRET_FORMAT
+from bot.web.server import Site, WebServer, health_app
 from tests.conftest import ROOT
 from tests.fakebot import TOKEN, FakeBotApi
 from tests.test_ops_doctor import GOOD_ME, compile_locales
@@ -187,9 +187,9 @@ def compiled_locales(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def health_port() -> Iterator[int]:
     """A health check, as a running bot would answer it."""
     loop = asyncio.new_event_loop()
-    server = HealthServer()
+    server = WebServer()
     port = _free_port()
-    loop.run_until_complete(server.start(Health(port), lambda: True))
+    loop.run_until_complete(server.start([Site(health_app(lambda: True), "127.0.0.1", port)]))
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
     yield port

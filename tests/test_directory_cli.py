@@ -15,7 +15,7 @@ from bot.app import open_parts
 from bot.conversation import Conversations
 from bot.directory.files import read_folder, to_csv
 from bot.engine.model import Event
-from bot.store.db import Database
+from bot.store.sqlite import SqliteStore
 from tests.conftest import DIRECTORY, FLOWS, LOCALES, ROOT, FakeClock
 
 
@@ -164,7 +164,7 @@ async def test_a_running_bot_picks_up_an_import(
     tmp_path: Path, clock: FakeClock, edited_csv: Path
 ) -> None:
     path = tmp_path / "live.db"
-    database = await Database.open(path)
+    database = await SqliteStore.open(path)
     parts = await open_parts(database, FLOWS, DIRECTORY, LOCALES, clock)
     chat = Conversations(
         parts.engine, database, clock, timedelta(minutes=15), directory=parts.directory

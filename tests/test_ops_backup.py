@@ -15,15 +15,14 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import aiosqlite
 import pytest
 
 from bot.app import open_parts
 from bot.conversation import Conversations
 from bot.engine.model import Event
 from bot.ops import backup as backups
-from bot.store import directory as directory_store
-from bot.store.db import Database, migrations
+from bot.store.schema import migrations
+from bot.store.sqlite import SqliteStore
 from tests.conftest import DIRECTORY, FLOWS, LOCALES, ROOT, FakeClock
 
 NOW = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
@@ -32,7 +31,7 @@ CHAT_KEY = "tg:424242"  # a live conversation's key: must never reach a backup's
 
 async def make_live(path: Path) -> None:
     """A database as a running bot leaves it: directory, editors, audit, conversations."""
-    db = await Database.open(path)
+    db = await SqliteStore.open(path)
     await open_parts(db, FLOWS, DIRECTORY, LOCALES, FakeClock())
     await db.close()
     with sqlite3.connect(path) as conn:
@@ -108,7 +107,7 @@ def cli(*args: str, db: Path) -> subprocess.CompletedProcess[str]:
 
 
 async def test_every_table_is_either_backed_up_or_left_out(tmp_path: Path) -> None:
-    db = await Database.open(tmp_path / "fresh.db")
+    db = await SqliteStore.open(tmp_path / "fresh.db")
     await db.close()
     with sqlite3.connect(tmp_path / "fresh.db") as conn:
         found = tables(conn)
@@ -303,7 +302,7 @@ async def test_a_running_bot_uses_the_restored_directory(
             "UPDATE services SET data = json_set(data, '$.name', 'Restored name') "
             "WHERE id = 'samaritans'"
         )
-    database = await Database.open(live)
+    database = await SqliteStore.open(live)
     parts = await open_parts(database, FLOWS, DIRECTORY, LOCALES, clock)
     chat = Conversations(
         parts.engine, database, clock, timedelta(minutes=15), directory=parts.directory
@@ -427,8 +426,10 @@ async def test_the_restore_check_of_the_directory_agrees_with_the_bots_loader(
 ) -> None:
     with sqlite3.connect(live) as conn:
         ours = backups.stored_directory(conn)
-    async with aiosqlite.connect(live) as conn:
-        theirs = await directory_store.load(conn)
+    store = await SqliteStore.open(live)
+    async with store.read() as tx:
+        theirs = await tx.load_directory()
+    await store.close()
     assert ours == theirs
 
 

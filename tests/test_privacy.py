@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from bot.stats.report import Figures, chart, chart_labels, shown, table, to_csv
-from bot.store import stats as stats_store
-from bot.store.db import Database, migrations
-from bot.store.stats import Count
+from bot.store.interface import Count
+from bot.store.schema import migrations
+from bot.store.sqlite import SqliteStore
 from tests.conftest import ROOT, FakeClock
 from tests.fakebot import TOKEN, FakeBotApi
 from tests.telegram_support import CHAT, Running, running_bot, settings_for
@@ -77,14 +77,14 @@ def test_the_database_is_set_up_to_hold_under_crashes_and_forget_for_real(tmp_pa
     import asyncio
 
     async def pragmas() -> tuple[str, int, int]:
-        db = await Database.open(tmp_path / "p.db")
+        db = await SqliteStore.open(tmp_path / "p.db")
         try:
             values = []
-            for pragma in ("journal_mode", "secure_delete", "busy_timeout"):
-                async with db.conn.execute(f"PRAGMA {pragma}") as cursor:
-                    row = await cursor.fetchone()
-                    assert row is not None
-                    values.append(row[0])
+            # Through the connection that writes, as the bot's own steps do.
+            async with db.transaction() as tx:
+                for pragma in ("journal_mode", "secure_delete", "busy_timeout"):
+                    rows = await tx.conn.execute_fetchall(f"PRAGMA {pragma}")  # type: ignore[attr-defined]
+                    values.append(next(iter(rows))[0])
             return str(values[0]), int(values[1]), int(values[2])
         finally:
             await db.close()
@@ -208,11 +208,11 @@ def test_stats_command_prints_a_table_and_writes_a_chart(tmp_path: Path) -> None
     path = tmp_path / "s.db"
 
     async def fill() -> None:
-        db = await Database.open(path)
-        async with db.transaction() as conn:
-            await stats_store.add(conn, date(2026, 11, 20), [("route", "victim")])
+        db = await SqliteStore.open(path)
+        async with db.transaction() as tx:
+            await tx.add_counts(date(2026, 11, 20), [("route", "victim")])
             for _ in range(6):
-                await stats_store.add(conn, date(2026, 11, 21), [("route", "friend")])
+                await tx.add_counts(date(2026, 11, 21), [("route", "friend")])
         await db.close()
 
     asyncio.run(fill())
@@ -282,7 +282,7 @@ async def test_a_database_from_the_previous_version_is_migrated_with_its_data(
             "INSERT INTO sessions (chat_key, state, locale, updated_at)"
             " VALUES ('tg:1', 'opening.who', 'cy', '2026-11-26T10:00:00+00:00')"
         )
-    db = await Database.open(path)
+    db = await SqliteStore.open(path)
     version = await db.schema_version()
     await db.close()
     assert version == migrations()[-1][0]

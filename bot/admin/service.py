@@ -9,7 +9,7 @@ versioning), and written to the audit trail in the same transaction.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -27,10 +27,8 @@ from bot.directory.validate import (
 from bot.engine.context import Clock
 from bot.engine.lint import directory_problems
 from bot.engine.spec import FlowSpec
-from bot.store import admin as store
-from bot.store import directory as directory_store
-from bot.store.admin import AuditEntry
-from bot.store.db import Database
+from bot.stats.report import Figures, load_figures
+from bot.store.interface import AuditEntry, Store
 
 # Fields a manager may edit by typing a new value, in the order they are offered.
 EDITABLE = (
@@ -121,8 +119,8 @@ Outcome = Saved | Conflict | Refused
 
 
 class Admin:
-    def __init__(self, db: Database, spec: FlowSpec, owners: frozenset[int], clock: Clock) -> None:
-        self.db = db
+    def __init__(self, store: Store, spec: FlowSpec, owners: frozenset[int], clock: Clock) -> None:
+        self.store = store
         self.spec = spec
         self.owners = owners
         self.clock = clock
@@ -132,31 +130,43 @@ class Admin:
     async def role(self, user_id: int) -> Role | None:
         if user_id in self.owners:
             return Role.OWNER
-        async with self.db.transaction() as conn:
-            return Role.EDITOR if await store.is_editor(conn, user_id) else None
+        async with self.store.read() as tx:
+            return Role.EDITOR if await tx.is_editor(user_id) else None
 
     async def managers(self) -> list[int]:
-        async with self.db.transaction() as conn:
-            editors = await store.editors(conn)
-        return sorted(self.owners | set(editors))
+        return sorted(self.owners | set(await self.editors()))
 
     async def editors(self) -> list[int]:
-        async with self.db.transaction() as conn:
-            return await store.editors(conn)
+        async with self.store.read() as tx:
+            return await tx.editors()
 
     async def add_editor(self, owner: int, user_id: int) -> bool:
-        async with self.db.transaction() as conn:
-            return await store.add_editor(conn, user_id, owner, self.clock())
+        async with self.store.transaction() as tx:
+            return await tx.add_editor(user_id, owner, self.clock())
 
     async def remove_editor(self, user_id: int) -> bool:
-        async with self.db.transaction() as conn:
-            return await store.remove_editor(conn, user_id)
+        async with self.store.transaction() as tx:
+            return await tx.remove_editor(user_id)
+
+    # -- where a manager is in the admin chat (a menu, an edit waiting to be confirmed) ------
+
+    async def place(self, user_id: int) -> tuple[str, dict[str, Any]] | None:
+        async with self.store.read() as tx:
+            return await tx.load_admin_session(user_id)
+
+    async def go(self, user_id: int, state: str, data: dict[str, Any]) -> None:
+        async with self.store.transaction() as tx:
+            await tx.save_admin_session(user_id, state, data, self.clock())
+
+    async def leave(self, user_id: int) -> None:
+        async with self.store.transaction() as tx:
+            await tx.end_admin_session(user_id)
 
     # -- reading ------------------------------------------------------------------------------
 
     async def directory(self) -> DirectoryData:
-        async with self.db.transaction() as conn:
-            return await directory_store.load(conn)
+        async with self.store.read() as tx:
+            return await tx.load_directory()
 
     async def find(self, words: str) -> list[Service]:
         wanted = words.strip().lower()
@@ -170,16 +180,16 @@ class Admin:
         return sorted((await self.directory()).services.values(), key=lambda s: s.name.lower())
 
     async def view(self, service_id: str) -> tuple[Service, int] | None:
-        async with self.db.transaction() as conn:
-            stored = await store.service(conn, service_id)
-            data = await directory_store.load(conn)
+        async with self.store.read() as tx:
+            stored = await tx.service(service_id)
+            data = await tx.load_directory()
         if stored is None or service_id not in data.services:
             return None
         return data.services[service_id], stored.version
 
     async def history(self, service_id: str, limit: int = 10) -> list[AuditEntry]:
-        async with self.db.transaction() as conn:
-            return await store.history(conn, service_id, limit)
+        async with self.store.read() as tx:
+            return await tx.history(service_id, limit)
 
     async def stale(self, days: int) -> list[Service]:
         cutoff = date.fromordinal(self.clock().date().toordinal() - days)
@@ -193,6 +203,11 @@ class Admin:
 
     async def export_csv(self) -> str:
         return to_csv((await self.directory()).services.values())
+
+    async def figures(self, days: int = 30) -> Figures:
+        """The partnership's anonymous figures for the last `days` days."""
+        last = self.clock().date()
+        return await load_figures(self.store, last - timedelta(days=days - 1), last)
 
     # -- proposing changes ---------------------------------------------------------------------
 
@@ -271,44 +286,44 @@ class Admin:
 
     async def save(self, user_id: int, proposal: Proposal) -> Outcome:
         now = self.clock()
-        async with self.db.transaction() as conn:
-            data = await directory_store.load(conn)
+        async with self.store.transaction() as tx:
+            data = await tx.load_directory()
             after = _valid_service(proposal.after, data)
             services = {**data.services, after.id: after} if after else data.services
             broken = directory_problems(self.spec, DirectoryIndex(data.areas, services))
             if after is None or broken:
                 return Refused(broken or ["the change is no longer valid"])
-            version = await store.write_service(conn, proposal.after, proposal.version, now)
+            version = await tx.write_service(proposal.after, proposal.version, now)
             if version is None:
-                current = await store.service(conn, proposal.service_id)
-                latest = await store.latest_for(conn, proposal.service_id)
+                current = await tx.service(proposal.service_id)
+                latest = await tx.latest_change_for(proposal.service_id)
                 return Conflict(current.record if current else None, latest, proposal)
-            await store.record_change(
-                conn, user_id, proposal.action, proposal.before, proposal.after, version, now
+            await tx.record_change(
+                user_id, proposal.action, proposal.before, proposal.after, version, now
             )
         return Saved(version)
 
     async def undo(self, user_id: int) -> tuple[AuditEntry, Outcome] | None:
         """Revert this manager's last change, if nobody has changed the service since."""
         now = self.clock()
-        async with self.db.transaction() as conn:
-            entry = await store.last_change_by(conn, user_id)
+        async with self.store.transaction() as tx:
+            entry = await tx.last_change_by(user_id)
             if entry is None:
                 return None
-            current = await store.service(conn, entry.service_id)
+            current = await tx.service(entry.service_id)
             if current is None or current.version != entry.version:
-                latest = await store.latest_for(conn, entry.service_id)
+                latest = await tx.latest_change_for(entry.service_id)
                 mine = Proposal("undo", entry.service_id, entry.after, entry.before or {}, None)
                 return entry, Conflict(current.record if current else None, latest, mine)
             if entry.before is None:  # undo an addition
-                await store.remove_service(conn, entry.service_id, entry.version)
+                await tx.remove_service(entry.service_id, entry.version)
                 version = entry.version
             else:
-                written = await store.write_service(conn, entry.before, entry.version, now)
+                written = await tx.write_service(entry.before, entry.version, now)
                 version = written or entry.version
-            await store.mark_undone(conn, entry.id)
-            await store.record_change(
-                conn, user_id, "undo", entry.after, entry.before or entry.after, version, now
+            await tx.mark_undone(entry.id)
+            await tx.record_change(
+                user_id, "undo", entry.after, entry.before or entry.after, version, now
             )
         return entry, Saved(version)
 
@@ -331,17 +346,17 @@ class Admin:
     async def apply_import(self, user_id: int, incoming: DirectoryData) -> int:
         """All or nothing, each changed service written to the audit trail."""
         now = self.clock()
-        async with self.db.transaction() as conn:
-            before = await directory_store.load(conn)
-            written = await directory_store.apply(conn, incoming, now)
-            versions = await directory_store.service_versions(conn)
+        async with self.store.transaction() as tx:
+            before = await tx.load_directory()
+            written = await tx.apply_directory(incoming, now)
+            versions = await tx.service_versions()
             for service in incoming.services.values():
                 old = before.services.get(service.id)
                 record = service_to_record(service)
                 was = service_to_record(old) if old else None
                 if was != record:
-                    await store.record_change(
-                        conn, user_id, "import", was, record, versions[service.id], now
+                    await tx.record_change(
+                        user_id, "import", was, record, versions[service.id], now
                     )
         return written
 

@@ -9,7 +9,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 
-from bot.app import StartupError, load_spec, utc_now
+from bot.app import StartupError, load_spec, seed_if_empty, utc_now
 from bot.config import Settings
 from bot.directory import changes
 from bot.directory.files import DirectoryData, read_folder, read_import, to_csv, to_yaml
@@ -18,8 +18,7 @@ from bot.directory.index import DirectoryIndex
 from bot.directory.model import AUDIENCES, NEEDS
 from bot.directory.validate import DirectoryError
 from bot.engine.lint import directory_problems
-from bot.store import directory as directory_store
-from bot.store.db import Database
+from bot.store.sqlite import SqliteStore
 
 OK, PROBLEMS, USAGE = 0, 1, 2
 
@@ -62,16 +61,16 @@ def _err(text: str) -> None:
     print(text, file=sys.stderr)
 
 
-async def _open(settings: Settings) -> tuple[Database, DirectoryData]:
-    db = await Database.open(settings.db_path)
+async def _open(settings: Settings) -> tuple[SqliteStore, DirectoryData]:
+    store = await SqliteStore.open(settings.db_path)
     try:
-        async with db.transaction() as conn:
-            await directory_store.seed_if_empty(conn, settings.directory_dir, utc_now())
-            data = await directory_store.load(conn)
+        async with store.transaction() as tx:
+            await seed_if_empty(tx, settings.directory_dir, utc_now)
+            data = await tx.load_directory()
     except BaseException:
-        await db.close()
+        await store.close()
         raise
-    return db, data
+    return store, data
 
 
 def _validate(settings: Settings, path: Path) -> int:
@@ -120,8 +119,8 @@ async def _import(settings: Settings, path: Path, dry_run: bool, out: TextIO) ->
         if dry_run:
             print("Dry run: nothing was changed.", file=out)
             return OK
-        async with db.transaction() as conn:
-            written = await directory_store.apply(conn, incoming, utc_now())
+        async with db.transaction() as tx:
+            written = await tx.apply_directory(incoming, utc_now())
         print(f"Imported: {written} entries written.", file=out)
         return OK
     finally:

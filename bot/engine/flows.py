@@ -236,7 +236,14 @@ class _FileLoader(_Reader):
         if not (label and command and goto):
             return None
         return WayOutSpec(
-            trigger, label, command, self.qualify(goto), as_button, tuple(actions), self.where(key)
+            trigger,
+            label,
+            command,
+            self.qualify(goto),
+            as_button,
+            tuple(actions),
+            self.where(key),
+            self.where(entries["label"][1]),
         )
 
     def read_states(self, node: yaml.Node) -> None:
@@ -318,6 +325,7 @@ class _FileLoader(_Reader):
             actions=tuple(actions),
             way_out=way_out,
             where=self.where(node),
+            label_where=self.where(entries["label"][1]),
         )
 
     def read_route(

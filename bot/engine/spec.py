@@ -68,6 +68,7 @@ class ButtonSpec:
     actions: tuple[ActionCall, ...]
     way_out: str | None  # this button *is* a global way out, placed and worded by the step
     where: Where
+    label_where: Where  # the line of the label itself, which may follow the button's first line
 
 
 @dataclass(frozen=True)
@@ -117,7 +118,8 @@ class WayOutSpec:
     goto: str
     as_button: bool  # shown as a button on every step, not only as a command
     actions: tuple[ActionCall, ...]
-    where: Where
+    where: Where  # the trigger's line
+    label_where: Where
 
 
 @dataclass(frozen=True)

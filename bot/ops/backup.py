@@ -25,14 +25,10 @@ from pathlib import Path
 from urllib.parse import quote
 
 from bot.directory.files import DirectoryData
-from bot.directory.validate import (
-    DirectoryError,
-    Problem,
-    area_from_record,
-    check_whole,
-    service_from_record,
-)
-from bot.store.db import Database, migrations
+from bot.directory.validate import DirectoryError
+from bot.store.directory import AREAS_SQL, SERVICES_SQL, directory_from_rows
+from bot.store.schema import latest_schema, migrate
+from bot.store.sqlite import SqliteStore
 
 # Every table is in one list or the other (a test holds each migration to that). A table in
 # neither is left out of backups: privacy first, and the backup says so.
@@ -78,10 +74,6 @@ class Restored:
     safety_copy: Path | None
     directory_version: int
     notes: list[str] = field(default_factory=list)
-
-
-def latest_schema() -> int:
-    return max(number for number, _name, _sql in migrations())
 
 
 def _read_only(path: Path) -> sqlite3.Connection:
@@ -257,31 +249,13 @@ def prune(folder: Path, keep: int) -> list[Path]:
 # -- restore -----------------------------------------------------------------------------------
 
 
-def _migrate(conn: sqlite3.Connection, current: int) -> None:
-    """Bring an older backup up to this code's schema, as start-up does for the live database."""
-    for number, _name, sql in migrations():
-        if number > current:
-            conn.executescript(f"BEGIN;\n{sql}\n;\nPRAGMA user_version = {number};\nCOMMIT;")
-
-
 def stored_directory(conn: sqlite3.Connection, schema: str = "main") -> DirectoryData:
-    """The directory in a database, checked as the bot checks it when it loads it
-    (`bot.store.directory.load`, which is async; a test keeps the two in step)."""
-    problems: list[Problem] = []
-    areas = {}
-    for (data,) in conn.execute(f"SELECT data FROM {schema}.areas ORDER BY id"):
-        area = area_from_record(json.loads(data), "backup", problems)
-        if area is not None:
-            areas[area.id] = area
-    services = []
-    for (data,) in conn.execute(f"SELECT data FROM {schema}.services ORDER BY id"):
-        service = service_from_record(json.loads(data), "backup", areas, problems)
-        if service is not None:
-            services.append(("backup", service))
-    check_whole(areas, services, problems)
-    if problems:
-        raise DirectoryError(problems)
-    return DirectoryData(areas, {s.id: s for _, s in services})
+    """The directory in a database, through the store's own loader."""
+    areas = conn.execute(AREAS_SQL.format(schema=f"{schema}."))
+    services = conn.execute(SERVICES_SQL.format(schema=f"{schema}."))
+    return directory_from_rows(
+        (str(row[0]) for row in areas), (str(row[0]) for row in services), "backup"
+    )
 
 
 def _directory_version(conn: sqlite3.Connection, schema: str) -> int:
@@ -313,7 +287,7 @@ def restore_into(
                 f"{backup_path} was taken without live conversations, so there are none to "
                 "restore. Run restore without --with-sessions."
             )
-        _migrate(image, schema)
+        migrate(image)  # as start-up does for the live database
         try:
             problems = list(check_directory(stored_directory(image)))
         except DirectoryError as exc:
@@ -394,11 +368,11 @@ async def restore(
             f"{db_path} is missing but its write-ahead log {db_path.name}-wal is still there. "
             "Move it aside too (with the -shm file), then restore again. Nothing was changed."
         )
-    db = await Database.open(db_path)  # migrates an older one, as start-up does
+    store = await SqliteStore.open(db_path)  # migrates an older one, as start-up does
     try:
-        live_schema = await db.schema_version()
+        live_schema = await store.schema_version()
     finally:
-        await db.close()
+        await store.close()
     if live_schema > latest_schema():
         raise BackupError(
             f"The database {db_path} was last used by a newer Pathways (schema {live_schema}; "

@@ -18,8 +18,9 @@ from bot.directory.index import DirectoryIndex
 from bot.directory.validate import DirectoryError
 from bot.engine.lint import lint
 from bot.i18n import DOMAIN, SOURCE_LOCALE, available_locales
-from bot.ops.backup import REQUIRED, latest_schema, stored_directory
+from bot.ops.backup import REQUIRED, stored_directory
 from bot.ops.findings import Finding, fail, first, ok, warn
+from bot.store.schema import latest_schema
 
 # The only ports Telegram delivers webhooks to.
 WEBHOOK_PORTS = (443, 80, 88, 8443)

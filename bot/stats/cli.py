@@ -10,10 +10,9 @@ from pathlib import Path
 
 from bot.app import utc_now
 from bot.config import Settings
-from bot.stats.report import Figures, chart, table, to_csv
-from bot.store import stats as store
-from bot.store.db import Database
-from bot.store.stats import KINDS
+from bot.stats.report import chart, load_figures, table, to_csv
+from bot.store.interface import COUNT_KINDS
+from bot.store.sqlite import SqliteStore
 
 OK, USAGE = 0, 2
 
@@ -44,12 +43,6 @@ def _day(raw: str | None, default: date, name: str) -> date:
         raise ValueError(f"{name}: '{raw}' is not a date like 2026-11-01") from None
 
 
-async def load(db: Database, first: date, last: date) -> Figures:
-    async with db.transaction() as conn:
-        counts = await store.between(conn, first, last)
-    return Figures(first, last, tuple(counts))
-
-
 async def run(settings: Settings, args: argparse.Namespace) -> int:
     today = utc_now().date()
     try:
@@ -61,12 +54,12 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
     if first > last:
         print("--from must not be after --to", file=sys.stderr)
         return USAGE
-    db = await Database.open(settings.db_path)
+    store = await SqliteStore.open(settings.db_path)
     try:
-        figures = await load(db, first, last)
+        figures = await load_figures(store, first, last)
     finally:
-        await db.close()
-    sys.stdout.write(table(figures, KINDS))
+        await store.close()
+    sys.stdout.write(table(figures, COUNT_KINDS))
     args.png.parent.mkdir(parents=True, exist_ok=True)
     await asyncio.to_thread(chart, figures, args.png)
     print(f"Chart written to {args.png}.", file=sys.stderr)

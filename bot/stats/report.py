@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
-from bot.store.stats import Count
+from bot.store.interface import Count, Store
 
 SMALL = 5
 SUPPRESSED = "<5"
@@ -53,6 +53,13 @@ class Figures:
                 index = (count.day - weeks[0]).days // 7
                 series[count.value][index] += count.count
         return weeks, dict(series)
+
+
+async def load_figures(store: Store, first: date, last: date) -> Figures:
+    """The daily counts from `first` to `last`, both included."""
+    async with store.read() as tx:
+        counts = await tx.counts_between(first, last)
+    return Figures(first, last, tuple(counts))
 
 
 def table(figures: Figures, kinds: Sequence[str]) -> str:

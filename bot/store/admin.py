@@ -1,126 +1,25 @@
-"""Service managers' storage: editors, the audit trail, versioned edits, admin sessions.
-Called inside a transaction opened by the caller."""
+"""Service managers' storage in SQLite: editors, the audit trail, versioned edits, and where
+each manager is in the admin chat."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import aiosqlite
+
+from bot.store.interface import AuditEntry, StoredService
+
+_AUDIT = "SELECT id, at, user_id, service_id, action, before, after, version, undone FROM audit"
+_BUMP_VERSION = "UPDATE directory_meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'version'"
 
 
 def _json(record: object) -> str:
     return json.dumps(record, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
-@dataclass(frozen=True)
-class AuditEntry:
-    id: int
-    at: datetime
-    user_id: int
-    service_id: str
-    action: str
-    before: dict[str, Any] | None
-    after: dict[str, Any]
-    version: int
-    undone: bool
-
-
-@dataclass(frozen=True)
-class StoredService:
-    record: dict[str, Any]
-    version: int
-
-
-# -- editors -----------------------------------------------------------------------------------
-
-
-async def editors(conn: aiosqlite.Connection) -> list[int]:
-    async with conn.execute("SELECT user_id FROM editors ORDER BY user_id") as cursor:
-        return [int(row[0]) async for row in cursor]
-
-
-async def is_editor(conn: aiosqlite.Connection, user_id: int) -> bool:
-    # Asked for every typed message: one round trip to the database thread, not three.
-    rows = await conn.execute_fetchall("SELECT 1 FROM editors WHERE user_id = ?", (user_id,))
-    return bool(rows)
-
-
-async def add_editor(
-    conn: aiosqlite.Connection, user_id: int, added_by: int, now: datetime
-) -> bool:
-    cursor = await conn.execute(
-        "INSERT OR IGNORE INTO editors (user_id, added_by, added_at) VALUES (?, ?, ?)",
-        (user_id, added_by, now.isoformat()),
-    )
-    return bool(cursor.rowcount)
-
-
-async def remove_editor(conn: aiosqlite.Connection, user_id: int) -> bool:
-    cursor = await conn.execute("DELETE FROM editors WHERE user_id = ?", (user_id,))
-    await conn.execute("DELETE FROM admin_sessions WHERE user_id = ?", (user_id,))
-    return bool(cursor.rowcount)
-
-
-# -- services, with their version ----------------------------------------------------------------
-
-
-async def service(conn: aiosqlite.Connection, service_id: str) -> StoredService | None:
-    async with conn.execute(
-        "SELECT data, version FROM services WHERE id = ?", (service_id,)
-    ) as cursor:
-        row = await cursor.fetchone()
-    return None if row is None else StoredService(json.loads(row[0]), int(row[1]))
-
-
-async def write_service(
-    conn: aiosqlite.Connection,
-    record: dict[str, Any],
-    expected_version: int | None,
-    now: datetime,
-) -> int | None:
-    """Save a service if nobody changed it since `expected_version` was read (None: it must
-    be new). Returns the new version, or None when someone else got there first."""
-    if expected_version is None:
-        cursor = await conn.execute(
-            "INSERT OR IGNORE INTO services (id, data, version, updated_at) VALUES (?, ?, 1, ?)",
-            (record["id"], _json(record), now.isoformat()),
-        )
-        new_version: int | None = 1 if cursor.rowcount else None
-    else:
-        cursor = await conn.execute(
-            "UPDATE services SET data = ?, version = version + 1, updated_at = ?"
-            " WHERE id = ? AND version = ?",
-            (_json(record), now.isoformat(), record["id"], expected_version),
-        )
-        new_version = expected_version + 1 if cursor.rowcount else None
-    if new_version is not None:
-        await conn.execute(
-            "UPDATE directory_meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'version'"
-        )
-    return new_version
-
-
-async def remove_service(
-    conn: aiosqlite.Connection, service_id: str, expected_version: int
-) -> bool:
-    """Only to undo an addition nobody has touched since."""
-    cursor = await conn.execute(
-        "DELETE FROM services WHERE id = ? AND version = ?", (service_id, expected_version)
-    )
-    if cursor.rowcount:
-        await conn.execute(
-            "UPDATE directory_meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'version'"
-        )
-    return bool(cursor.rowcount)
-
-
-# -- audit --------------------------------------------------------------------------------------
-
-
-def _entry(row: aiosqlite.Row | tuple[Any, ...]) -> AuditEntry:
+def _entry(row: Any) -> AuditEntry:
     return AuditEntry(
         id=int(row[0]),
         at=datetime.fromisoformat(str(row[1])),
@@ -134,82 +33,135 @@ def _entry(row: aiosqlite.Row | tuple[Any, ...]) -> AuditEntry:
     )
 
 
-_AUDIT = "SELECT id, at, user_id, service_id, action, before, after, version, undone FROM audit"
+class AdminRows:
+    conn: aiosqlite.Connection
 
+    # -- editors: owners come from configuration; editors are added by owners ------------------
 
-async def record_change(
-    conn: aiosqlite.Connection,
-    user_id: int,
-    action: str,
-    before: dict[str, Any] | None,
-    after: dict[str, Any],
-    version: int,
-    now: datetime,
-) -> None:
-    await conn.execute(
-        "INSERT INTO audit (at, user_id, service_id, action, before, after, version)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (
-            now.isoformat(),
-            user_id,
-            after["id"],
-            action,
-            _json(before) if before is not None else None,
-            _json(after),
-            version,
-        ),
-    )
+    async def editors(self) -> list[int]:
+        rows = await self.conn.execute_fetchall("SELECT user_id FROM editors ORDER BY user_id")
+        return [int(row[0]) for row in rows]
 
+    async def is_editor(self, user_id: int) -> bool:
+        rows = await self.conn.execute_fetchall(
+            "SELECT 1 FROM editors WHERE user_id = ?", (user_id,)
+        )
+        return bool(rows)
 
-async def history(conn: aiosqlite.Connection, service_id: str, limit: int = 10) -> list[AuditEntry]:
-    async with conn.execute(
-        f"{_AUDIT} WHERE service_id = ? ORDER BY id DESC LIMIT ?", (service_id, limit)
-    ) as cursor:
-        return [_entry(tuple(row)) async for row in cursor]
+    async def add_editor(self, user_id: int, added_by: int, now: datetime) -> bool:
+        cursor = await self.conn.execute(
+            "INSERT OR IGNORE INTO editors (user_id, added_by, added_at) VALUES (?, ?, ?)",
+            (user_id, added_by, now.isoformat()),
+        )
+        return bool(cursor.rowcount)
 
+    async def remove_editor(self, user_id: int) -> bool:
+        cursor = await self.conn.execute("DELETE FROM editors WHERE user_id = ?", (user_id,))
+        await self.conn.execute("DELETE FROM admin_sessions WHERE user_id = ?", (user_id,))
+        return bool(cursor.rowcount)
 
-async def last_change_by(conn: aiosqlite.Connection, user_id: int) -> AuditEntry | None:
-    """This manager's latest change that has not been undone (undos themselves excluded)."""
-    async with conn.execute(
-        f"{_AUDIT} WHERE user_id = ? AND undone = 0 AND action != 'undo' ORDER BY id DESC LIMIT 1",
-        (user_id,),
-    ) as cursor:
-        row = await cursor.fetchone()
-    return None if row is None else _entry(tuple(row))
+    # -- services, with their version ----------------------------------------------------------
 
+    async def service(self, service_id: str) -> StoredService | None:
+        rows = await self.conn.execute_fetchall(
+            "SELECT data, version FROM services WHERE id = ?", (service_id,)
+        )
+        return next((StoredService(json.loads(r[0]), int(r[1])) for r in rows), None)
 
-async def latest_for(conn: aiosqlite.Connection, service_id: str) -> AuditEntry | None:
-    entries = await history(conn, service_id, limit=1)
-    return entries[0] if entries else None
+    async def write_service(
+        self, record: dict[str, Any], expected_version: int | None, now: datetime
+    ) -> int | None:
+        if expected_version is None:
+            cursor = await self.conn.execute(
+                "INSERT OR IGNORE INTO services (id, data, version, updated_at)"
+                " VALUES (?, ?, 1, ?)",
+                (record["id"], _json(record), now.isoformat()),
+            )
+            new_version: int | None = 1 if cursor.rowcount else None
+        else:
+            cursor = await self.conn.execute(
+                "UPDATE services SET data = ?, version = version + 1, updated_at = ?"
+                " WHERE id = ? AND version = ?",
+                (_json(record), now.isoformat(), record["id"], expected_version),
+            )
+            new_version = expected_version + 1 if cursor.rowcount else None
+        if new_version is not None:
+            await self.conn.execute(_BUMP_VERSION)
+        return new_version
 
+    async def remove_service(self, service_id: str, expected_version: int) -> bool:
+        """Only to undo an addition nobody has touched since."""
+        cursor = await self.conn.execute(
+            "DELETE FROM services WHERE id = ? AND version = ?", (service_id, expected_version)
+        )
+        if cursor.rowcount:
+            await self.conn.execute(_BUMP_VERSION)
+        return bool(cursor.rowcount)
 
-async def mark_undone(conn: aiosqlite.Connection, audit_id: int) -> None:
-    await conn.execute("UPDATE audit SET undone = 1 WHERE id = ?", (audit_id,))
+    # -- the audit trail -----------------------------------------------------------------------
 
+    async def record_change(
+        self,
+        user_id: int,
+        action: str,
+        before: dict[str, Any] | None,
+        after: dict[str, Any],
+        version: int,
+        now: datetime,
+    ) -> None:
+        await self.conn.execute(
+            "INSERT INTO audit (at, user_id, service_id, action, before, after, version)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                now.isoformat(),
+                user_id,
+                after["id"],
+                action,
+                _json(before) if before is not None else None,
+                _json(after),
+                version,
+            ),
+        )
 
-# -- where a manager is in the admin chat ------------------------------------------------------
+    async def history(self, service_id: str, limit: int = 10) -> list[AuditEntry]:
+        rows = await self.conn.execute_fetchall(
+            f"{_AUDIT} WHERE service_id = ? ORDER BY id DESC LIMIT ?", (service_id, limit)
+        )
+        return [_entry(row) for row in rows]
 
+    async def last_change_by(self, user_id: int) -> AuditEntry | None:
+        """This manager's latest change that has not been undone (undos themselves excluded)."""
+        rows = await self.conn.execute_fetchall(
+            f"{_AUDIT} WHERE user_id = ? AND undone = 0 AND action != 'undo'"
+            " ORDER BY id DESC LIMIT 1",
+            (user_id,),
+        )
+        return next((_entry(row) for row in rows), None)
 
-async def load_session(
-    conn: aiosqlite.Connection, user_id: int
-) -> tuple[str, dict[str, Any]] | None:
-    async with conn.execute(
-        "SELECT state, data FROM admin_sessions WHERE user_id = ?", (user_id,)
-    ) as cursor:
-        row = await cursor.fetchone()
-    return None if row is None else (str(row[0]), json.loads(row[1]))
+    async def latest_change_for(self, service_id: str) -> AuditEntry | None:
+        entries = await self.history(service_id, limit=1)
+        return entries[0] if entries else None
 
+    async def mark_undone(self, audit_id: int) -> None:
+        await self.conn.execute("UPDATE audit SET undone = 1 WHERE id = ?", (audit_id,))
 
-async def save_session(
-    conn: aiosqlite.Connection, user_id: int, state: str, data: dict[str, Any], now: datetime
-) -> None:
-    await conn.execute(
-        "INSERT INTO admin_sessions (user_id, state, data, updated_at) VALUES (?, ?, ?, ?)"
-        " ON CONFLICT (user_id) DO UPDATE SET state = excluded.state, data = excluded.data,"
-        " updated_at = excluded.updated_at",
-        (user_id, state, _json(data), now.isoformat()),
-    )
+    # -- where a manager is in the admin chat --------------------------------------------------
 
+    async def load_admin_session(self, user_id: int) -> tuple[str, dict[str, Any]] | None:
+        rows = await self.conn.execute_fetchall(
+            "SELECT state, data FROM admin_sessions WHERE user_id = ?", (user_id,)
+        )
+        return next(((str(r[0]), json.loads(r[1])) for r in rows), None)
 
-async def end_session(conn: aiosqlite.Connection, user_id: int) -> None:
-    await conn.execute("DELETE FROM admin_sessions WHERE user_id = ?", (user_id,))
+    async def save_admin_session(
+        self, user_id: int, state: str, data: dict[str, Any], now: datetime
+    ) -> None:
+        await self.conn.execute(
+            "INSERT INTO admin_sessions (user_id, state, data, updated_at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (user_id) DO UPDATE SET state = excluded.state, data = excluded.data,"
+            " updated_at = excluded.updated_at",
+            (user_id, state, _json(data), now.isoformat()),
+        )
+
+    async def end_admin_session(self, user_id: int) -> None:
+        await self.conn.execute("DELETE FROM admin_sessions WHERE user_id = ?", (user_id,))

@@ -1,15 +1,15 @@
-"""The directory in SQLite. Called inside a transaction opened by the caller, so an import is
-all or nothing."""
+"""The service directory in SQLite. Each row holds an entry's canonical record as JSON (what
+export writes); `directory_meta.version` counts changes, so a running bot knows to reload."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from datetime import datetime
-from pathlib import Path
 
 import aiosqlite
 
-from bot.directory.files import DirectoryData, read_folder
+from bot.directory.files import DirectoryData
 from bot.directory.validate import (
     DirectoryError,
     Problem,
@@ -20,78 +20,80 @@ from bot.directory.validate import (
     service_to_record,
 )
 
+_BUMP_VERSION = "UPDATE directory_meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'version'"
+
 
 def _json(record: object) -> str:
     return json.dumps(record, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
-async def version(conn: aiosqlite.Connection) -> int:
-    # Asked at every step: one round trip to the database thread (not execute, fetch, close).
-    rows = await conn.execute_fetchall("SELECT value FROM directory_meta WHERE key = 'version'")
-    return next((int(row[0]) for row in rows), 0)
-
-
-async def is_empty(conn: aiosqlite.Connection) -> bool:
-    async with conn.execute("SELECT 1 FROM services LIMIT 1") as cursor:
-        return await cursor.fetchone() is None
-
-
-async def load(conn: aiosqlite.Connection) -> DirectoryData:
-    """Everything stored, checked again on the way out (rows are checked on the way in too)."""
+def directory_from_rows(
+    areas_json: Iterable[str], services_json: Iterable[str], origin: str
+) -> DirectoryData:
+    """The directory from its stored records, checked as on the way in. The one loader: the
+    running bot, backups and restores all read a stored directory through it."""
     problems: list[Problem] = []
     areas = {}
-    async with conn.execute("SELECT data FROM areas ORDER BY id") as cursor:
-        async for (data,) in cursor:
-            area = area_from_record(json.loads(data), "database", problems)
-            if area is not None:
-                areas[area.id] = area
+    for data in areas_json:
+        area = area_from_record(json.loads(data), origin, problems)
+        if area is not None:
+            areas[area.id] = area
     services = []
-    async with conn.execute("SELECT data FROM services ORDER BY id") as cursor:
-        async for (data,) in cursor:
-            service = service_from_record(json.loads(data), "database", areas, problems)
-            if service is not None:
-                services.append(("database", service))
+    for data in services_json:
+        service = service_from_record(json.loads(data), origin, areas, problems)
+        if service is not None:
+            services.append((origin, service))
     check_whole(areas, services, problems)
     if problems:
         raise DirectoryError(problems)
     return DirectoryData(areas, {s.id: s for _, s in services})
 
 
-async def service_versions(conn: aiosqlite.Connection) -> dict[str, int]:
-    async with conn.execute("SELECT id, version FROM services") as cursor:
-        return {str(row[0]): int(row[1]) async for row in cursor}
+AREAS_SQL = "SELECT data FROM {schema}areas ORDER BY id"
+SERVICES_SQL = "SELECT data FROM {schema}services ORDER BY id"
 
 
-async def apply(conn: aiosqlite.Connection, data: DirectoryData, now: datetime) -> int:
-    """Add or update every area and service in `data` (entries not in it are left as they
-    are). Returns how many rows changed; the directory version moves on if any did."""
-    changed = 0
-    for area in data.areas.values():
-        cursor = await conn.execute(
-            "INSERT INTO areas (id, data) VALUES (?, ?) ON CONFLICT (id) DO UPDATE"
-            " SET data = excluded.data WHERE areas.data IS NOT excluded.data",
-            (area.id, _json(area_to_record(area))),
+class DirectoryRows:
+    conn: aiosqlite.Connection
+
+    async def directory_version(self) -> int:
+        rows = await self.conn.execute_fetchall(
+            "SELECT value FROM directory_meta WHERE key = 'version'"
         )
-        changed += cursor.rowcount
-    for service in data.services.values():
-        cursor = await conn.execute(
-            "INSERT INTO services (id, data, version, updated_at) VALUES (?, ?, 1, ?)"
-            " ON CONFLICT (id) DO UPDATE SET data = excluded.data,"
-            " version = services.version + 1, updated_at = excluded.updated_at"
-            " WHERE services.data IS NOT excluded.data",
-            (service.id, _json(service_to_record(service)), now.isoformat()),
-        )
-        changed += cursor.rowcount
-    if changed:
-        await conn.execute(
-            "UPDATE directory_meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'version'"
-        )
-    return changed
+        return next((int(row[0]) for row in rows), 0)
 
+    async def directory_is_empty(self) -> bool:
+        return not await self.conn.execute_fetchall("SELECT 1 FROM services LIMIT 1")
 
-async def seed_if_empty(conn: aiosqlite.Connection, folder: Path, now: datetime) -> bool:
-    """Fill an empty directory from the bundled YAML. True when it did."""
-    if not await is_empty(conn):
-        return False
-    await apply(conn, read_folder(folder), now)
-    return True
+    async def load_directory(self) -> DirectoryData:
+        areas = await self.conn.execute_fetchall(AREAS_SQL.format(schema=""))
+        services = await self.conn.execute_fetchall(SERVICES_SQL.format(schema=""))
+        return directory_from_rows(
+            (str(row[0]) for row in areas), (str(row[0]) for row in services), "database"
+        )
+
+    async def service_versions(self) -> dict[str, int]:
+        rows = await self.conn.execute_fetchall("SELECT id, version FROM services")
+        return {str(row[0]): int(row[1]) for row in rows}
+
+    async def apply_directory(self, data: DirectoryData, now: datetime) -> int:
+        changed = 0
+        for area in data.areas.values():
+            cursor = await self.conn.execute(
+                "INSERT INTO areas (id, data) VALUES (?, ?) ON CONFLICT (id) DO UPDATE"
+                " SET data = excluded.data WHERE areas.data IS NOT excluded.data",
+                (area.id, _json(area_to_record(area))),
+            )
+            changed += cursor.rowcount
+        for service in data.services.values():
+            cursor = await self.conn.execute(
+                "INSERT INTO services (id, data, version, updated_at) VALUES (?, ?, 1, ?)"
+                " ON CONFLICT (id) DO UPDATE SET data = excluded.data,"
+                " version = services.version + 1, updated_at = excluded.updated_at"
+                " WHERE services.data IS NOT excluded.data",
+                (service.id, _json(service_to_record(service)), now.isoformat()),
+            )
+            changed += cursor.rowcount
+        if changed:
+            await self.conn.execute(_BUMP_VERSION)
+        return changed

@@ -160,8 +160,11 @@ class _Stored:
         )
 
 
+@dataclass(frozen=True)
 class _Dropped:
     """Marker answer: close the connection without any response."""
+
+    fault: str = "drop"
 
 
 _DROP = _Dropped()
@@ -295,6 +298,9 @@ class FakeBotApi:
         self.bot_username = bot_username
         self.schema = schema or default_schema()
         self.timeout_seconds = 2.0
+        # In process (`listen`): no socket; updates go straight to a listener and requests
+        # come through `answer_in_process` (tests/fakebot/inprocess.py).
+        self._listener: Callable[[dict[str, Any]], None] | None = None
         self._cond = threading.Condition()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -752,6 +758,12 @@ class FakeBotApi:
 
     def _answer(self, path: str, content_type: str, body: bytes) -> _Answer:
         """Answer one HTTP request: token, method, schema, faults, then the method itself."""
+        query = urlsplit(path).query
+        return self._answer_raw(path, lambda: _read_params(content_type, body, query))
+
+    def _answer_raw(
+        self, path: str, read: Callable[[], dict[str, object]], *, in_process: bool = False
+    ) -> _Answer:
         arrived = time.monotonic()
         url = urlsplit(path)
         match = re.fullmatch(r"/bot([^/]*)/([^/]+)/?", url.path)
@@ -759,7 +771,7 @@ class FakeBotApi:
             return self._finish("?", {}, arrived, RequestError(404, "Not Found", refused=False))
         token, requested = match.groups()
         try:
-            raw = _read_params(content_type, body, url.query)
+            raw = read()
         except ValueError as exc:
             return self._finish(requested, {}, arrived, bad_request(str(exc)))
         if token != self.token:
@@ -780,6 +792,13 @@ class FakeBotApi:
         except RequestError as exc:
             return self._finish(method, params, arrived, exc)
         fault = self._take_fault(method)
+        if fault is not None and in_process and fault[0] == "timeout":
+            # No wait in process: the caller's read timeout fires at once.
+            record = RequestRecord(method, params, 0, arrived, "timed out", "timeout")
+            with self._cond:
+                self._requests.append(record)
+                self._cond.notify_all()
+            return _Dropped("timeout")
         if fault is not None:
             return self._fault(method, params, arrived, *fault)
         try:
@@ -1324,9 +1343,34 @@ class FakeBotApi:
         if update_id is None:
             update_id = self._next_update_id
         self._next_update_id = max(self._next_update_id, update_id + 1)
-        self._updates.append({"update_id": update_id, **body})
+        update = {"update_id": update_id, **body}
+        if self._listener is not None:
+            # Delivered at once, as a webhook would be.
+            self._delivered_update_id = max(self._delivered_update_id, update_id)
+            self._listener(copy.deepcopy(update))
+        else:
+            self._updates.append(update)
         self._cond.notify_all()
         return update_id
+
+    # -- in process -------------------------------------------------------------------------
+
+    def listen(self, listener: Callable[[dict[str, Any]], None] | None) -> None:
+        """Hand every update to `listener` as it happens, instead of keeping it for
+        getUpdates (None: keep them again)."""
+        with self._cond:
+            self._listener = listener
+
+    def answer_in_process(
+        self, path: str, raw: dict[str, object]
+    ) -> tuple[int, dict[str, Any]] | str:
+        """Answer a request made without HTTP: `raw` holds the parameters as a form would
+        (strings, and `UploadedFile`s). Returns the status and JSON payload, or the name of a
+        fault that has no answer ("drop", "timeout")."""
+        answer = self._answer_raw(path, lambda: raw, in_process=True)
+        if isinstance(answer, _Dropped):
+            return answer.fault
+        return answer
 
     def _member_change(
         self, chat: dict[str, Any], actor: dict[str, Any], old: str, new: str

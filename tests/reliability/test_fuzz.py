@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from bot.conversation import Outcome
-from bot.store.wipes import PendingWipe
+from bot.store.interface import PendingWipe
 from tests.conftest import FakeClock
 from tests.fakebot import FakeBotApi
 from tests.reliability.fuzz import run_fuzz
@@ -56,10 +56,10 @@ async def test_a_sweep_that_waited_for_an_exit_leaves_the_farewells_wipe_alone(
         await bot.tap("Quick exit")  # wiped at once; the farewell's wipe recorded for later
         (listed,) = ended
 
-        async def listed_before_the_exit() -> list[PendingWipe]:
-            return [listed]
+        async def listed_before_the_exit(after_id: int = 0) -> list[PendingWipe]:
+            return [listed] if after_id < listed.id else []
 
-        monkeypatch.setattr(conversations, "due_wipes", listed_before_the_exit)
+        monkeypatch.setattr(bot.channel.pathways.sweeper, "due", listed_before_the_exit)
         await bot.channel.sweep(bot.app.bot)
         monkeypatch.undo()
         clock.advance(minutes=15)

@@ -15,8 +15,8 @@ import html
 import io
 import logging
 import tempfile
-from collections.abc import Sequence
-from datetime import timedelta
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -55,10 +55,7 @@ from bot.directory.validate import (
     service_to_record,
 )
 from bot.engine.context import Clock
-from bot.stats import cli as stats_cli
 from bot.stats.report import chart, shown
-from bot.store import admin as store
-from bot.store.db import Database
 
 log = logging.getLogger(__name__)
 
@@ -106,11 +103,8 @@ def _typed(value: str) -> str:
 
 
 class AdminChat:
-    def __init__(
-        self, admin: Admin, db: Database, sender: Sender, clock: Clock, stale_days: int = 180
-    ) -> None:
+    def __init__(self, admin: Admin, sender: Sender, clock: Clock, stale_days: int = 180) -> None:
         self.admin = admin
-        self.db = db
         self.sender = sender
         self.clock = clock
         self.stale_days = stale_days
@@ -125,16 +119,13 @@ class AdminChat:
         return command in COMMANDS or has_document or await self._session(user_id) is not None
 
     async def _session(self, user_id: int) -> tuple[str, dict[str, Any]] | None:
-        async with self.db.transaction() as conn:
-            return await store.load_session(conn, user_id)
+        return await self.admin.place(user_id)
 
     async def _go(self, user_id: int, state: str, **data: Any) -> None:
-        async with self.db.transaction() as conn:
-            await store.save_session(conn, user_id, state, data, self.clock())
+        await self.admin.go(user_id, state, data)
 
     async def _leave(self, user_id: int) -> None:
-        async with self.db.transaction() as conn:
-            await store.end_session(conn, user_id)
+        await self.admin.leave(user_id)
 
     async def _say(
         self, bot: Bot, chat_id: int, html_text: str, markup: InlineKeyboardMarkup | None = None
@@ -207,84 +198,125 @@ class AdminChat:
         action, _, arg = (query.data or "").removeprefix(PREFIX).partition(":")
         session = await self._session(user_id)
         state, data = session or ("", {})
+        rule = BUTTONS.get(action)
         answer: str | None = None
         try:
             if role is None or session is None:
                 answer = text("expired")
-            elif action in ("editors", "addeditor", "rmeditor") and role is not Role.OWNER:
+            elif rule is not None and rule.owners_only and role is not Role.OWNER:
                 answer = text("owners_only")
+            elif rule is None or not rule.valid(state, arg):
+                answer = text("expired")  # an old button, or one forged
             else:
-                answer = await self._button(bot, chat_id, user_id, role, action, arg, state, data)
+                press = Press(bot, chat_id, user_id, role, arg, data)
+                answer = await rule.handler(self, press)
         finally:
             with contextlib.suppress(TelegramError, Blocked, GaveUp):
                 await self.sender.call(query.answer, text=answer)
 
-    async def _button(
-        self,
-        bot: Bot,
-        chat_id: int,
-        user_id: int,
-        role: Role,
-        action: str,
-        arg: str,
-        state: str,
-        data: dict[str, Any],
-    ) -> str | None:
-        """Carry out one admin button. Returns a short answer for the button, if any."""
-        if action == "menu":
-            await self.menu(bot, chat_id, user_id, role)
-        elif action == "done":
-            await self._leave(user_id)
-            await self._say(bot, chat_id, _e(text("done")))
-        elif action == "find":
-            await self._go(user_id, "find")
-            await self._say(bot, chat_id, _e(text("find_prompt")))
-        elif action == "all" and arg.isdigit():
-            await self.show_all(bot, chat_id, user_id, int(arg))
-        elif action == "view" and arg:
-            await self.show_service(bot, chat_id, user_id, arg)
-        elif action == "edit" and state == "view":
-            await self.choose_field(bot, chat_id, user_id, data["service"])
-        elif action == "field" and arg in EDITABLE and state == "choose_field":
-            await self.ask_field(bot, chat_id, user_id, data["service"], arg)
-        elif action in ("verify", "deactivate", "reactivate") and state == "view":
-            proposal = await self.admin.propose_switch(data["service"], action)
-            if isinstance(proposal, Proposal) and action == "verify":
-                await self.save(bot, chat_id, user_id, proposal)  # one tap, no confirm step
-            else:
-                await self.offer(bot, chat_id, user_id, proposal)
-        elif action == "history" and state == "view":
-            await self.show_history(bot, chat_id, data["service"])
-        elif action == "save" and state == "confirm":
-            await self.save(bot, chat_id, user_id, Proposal.from_data(data["proposal"]))
-        elif action == "cancel" and state in ("confirm", "confirm_import"):
-            await self._go(user_id, "menu")
-            await self._say(bot, chat_id, _e(text("cancelled")), self._menu_button())
-        elif action == "add":
-            await self._go(user_id, "add", answers={}, step=0)
-            await self.ask_step(bot, chat_id, 0)
-        elif action == "stale":
-            await self.show_stale(bot, chat_id)
-        elif action == "import":
-            await self._go(user_id, "import")
-            await self._say(bot, chat_id, _e(text("import_prompt")))
-        elif action == "doimport" and state == "confirm_import":
-            await self.apply_import(bot, chat_id, user_id, data)
-        elif action == "export":
-            await self.export(bot, chat_id)
-        elif action == "figures":
-            await self.figures(bot, chat_id)
-        elif action == "editors":
-            await self.show_editors(bot, chat_id, user_id)
-        elif action == "addeditor":
-            await self._go(user_id, "add_editor")
-            await self._say(bot, chat_id, _e(text("editor_prompt")))
-        elif action == "rmeditor" and arg.isdigit():
-            await self.admin.remove_editor(int(arg))
-            await self._say(bot, chat_id, _e(text("editor_removed", user=arg)))
-            await self.show_editors(bot, chat_id, user_id)
+    # One method per admin button; `BUTTONS` below says where each is valid.
+
+    async def _on_menu(self, press: Press) -> str | None:
+        await self.menu(press.bot, press.chat_id, press.user_id, press.role)
+        return None
+
+    async def _on_done(self, press: Press) -> str | None:
+        await self._leave(press.user_id)
+        await self._say(press.bot, press.chat_id, _e(text("done")))
+        return None
+
+    async def _on_find(self, press: Press) -> str | None:
+        await self._go(press.user_id, "find")
+        await self._say(press.bot, press.chat_id, _e(text("find_prompt")))
+        return None
+
+    async def _on_all(self, press: Press) -> str | None:
+        await self.show_all(press.bot, press.chat_id, press.user_id, int(press.arg))
+        return None
+
+    async def _on_view(self, press: Press) -> str | None:
+        await self.show_service(press.bot, press.chat_id, press.user_id, press.arg)
+        return None
+
+    async def _on_edit(self, press: Press) -> str | None:
+        await self.choose_field(press.bot, press.chat_id, press.user_id, press.data["service"])
+        return None
+
+    async def _on_field(self, press: Press) -> str | None:
+        service = press.data["service"]
+        await self.ask_field(press.bot, press.chat_id, press.user_id, service, press.arg)
+        return None
+
+    async def _on_switch(self, press: Press, action: str) -> str | None:
+        proposal = await self.admin.propose_switch(press.data["service"], action)
+        if isinstance(proposal, Proposal) and action == "verify":
+            await self.save(press.bot, press.chat_id, press.user_id, proposal)  # one tap
         else:
-            return text("expired")
+            await self.offer(press.bot, press.chat_id, press.user_id, proposal)
+        return None
+
+    async def _on_verify(self, press: Press) -> str | None:
+        return await self._on_switch(press, "verify")
+
+    async def _on_deactivate(self, press: Press) -> str | None:
+        return await self._on_switch(press, "deactivate")
+
+    async def _on_reactivate(self, press: Press) -> str | None:
+        return await self._on_switch(press, "reactivate")
+
+    async def _on_history(self, press: Press) -> str | None:
+        await self.show_history(press.bot, press.chat_id, press.data["service"])
+        return None
+
+    async def _on_save(self, press: Press) -> str | None:
+        proposal = Proposal.from_data(press.data["proposal"])
+        await self.save(press.bot, press.chat_id, press.user_id, proposal)
+        return None
+
+    async def _on_cancel(self, press: Press) -> str | None:
+        await self._go(press.user_id, "menu")
+        await self._say(press.bot, press.chat_id, _e(text("cancelled")), self._menu_button())
+        return None
+
+    async def _on_add(self, press: Press) -> str | None:
+        await self._go(press.user_id, "add", answers={}, step=0)
+        await self.ask_step(press.bot, press.chat_id, 0)
+        return None
+
+    async def _on_stale(self, press: Press) -> str | None:
+        await self.show_stale(press.bot, press.chat_id)
+        return None
+
+    async def _on_import(self, press: Press) -> str | None:
+        await self._go(press.user_id, "import")
+        await self._say(press.bot, press.chat_id, _e(text("import_prompt")))
+        return None
+
+    async def _on_do_import(self, press: Press) -> str | None:
+        await self.apply_import(press.bot, press.chat_id, press.user_id, press.data)
+        return None
+
+    async def _on_export(self, press: Press) -> str | None:
+        await self.export(press.bot, press.chat_id)
+        return None
+
+    async def _on_figures(self, press: Press) -> str | None:
+        await self.figures(press.bot, press.chat_id)
+        return None
+
+    async def _on_editors(self, press: Press) -> str | None:
+        await self.show_editors(press.bot, press.chat_id, press.user_id)
+        return None
+
+    async def _on_add_editor(self, press: Press) -> str | None:
+        await self._go(press.user_id, "add_editor")
+        await self._say(press.bot, press.chat_id, _e(text("editor_prompt")))
+        return None
+
+    async def _on_remove_editor(self, press: Press) -> str | None:
+        await self.admin.remove_editor(int(press.arg))
+        await self._say(press.bot, press.chat_id, _e(text("editor_removed", user=press.arg)))
+        await self.show_editors(press.bot, press.chat_id, press.user_id)
         return None
 
     def _menu_button(self) -> InlineKeyboardMarkup:
@@ -592,9 +624,8 @@ class AdminChat:
 
     async def figures(self, bot: Bot, chat_id: int, days: int = 30) -> None:
         """The partnership's chart of the last `days` days, as `python -m bot stats` draws it."""
-        last = self.clock().date()
-        first = last - timedelta(days=days - 1)
-        figures = await stats_cli.load(self.db, first, last)
+        figures = await self.admin.figures(days)
+        first, last = figures.first, figures.last
         picture = io.BytesIO()
         await asyncio.to_thread(chart, figures, picture)
         totals = (
@@ -651,3 +682,71 @@ class AdminChat:
             except (Blocked, GaveUp, TelegramError) as exc:
                 log.warning("a reminder could not be sent: %s", type(exc).__name__)
         return reminded
+
+
+@dataclass(frozen=True)
+class Press:
+    """An admin button pressed by a manager, with where they were in the admin chat."""
+
+    bot: Bot
+    chat_id: int
+    user_id: int
+    role: Role
+    arg: str  # what follows the action in the button's data
+    data: dict[str, Any]  # what the admin chat's place holds (the service being viewed ...)
+
+
+def _any_text(arg: str) -> bool:
+    return bool(arg)
+
+
+def _no_arg(_arg: str) -> bool:
+    return True
+
+
+def _digits(arg: str) -> bool:
+    return arg.isascii() and arg.isdigit()
+
+
+def _editable(arg: str) -> bool:
+    return arg in EDITABLE
+
+
+@dataclass(frozen=True)
+class ButtonRule:
+    handler: Callable[[AdminChat, Press], Awaitable[str | None]]
+    states: frozenset[str] | None = None  # the places it is valid in; None: any
+    arg: Callable[[str], bool] = _no_arg
+    owners_only: bool = False
+
+    def valid(self, state: str, arg: str) -> bool:
+        return (self.states is None or state in self.states) and self.arg(arg)
+
+
+_VIEW = frozenset({"view"})
+# Every admin button: what it does, where it is valid, and who may press it. Anything else,
+# or a button pressed where it no longer applies, is answered "expired".
+BUTTONS: dict[str, ButtonRule] = {
+    "menu": ButtonRule(AdminChat._on_menu),
+    "done": ButtonRule(AdminChat._on_done),
+    "find": ButtonRule(AdminChat._on_find),
+    "all": ButtonRule(AdminChat._on_all, arg=_digits),
+    "view": ButtonRule(AdminChat._on_view, arg=_any_text),
+    "edit": ButtonRule(AdminChat._on_edit, _VIEW),
+    "field": ButtonRule(AdminChat._on_field, frozenset({"choose_field"}), _editable),
+    "verify": ButtonRule(AdminChat._on_verify, _VIEW),
+    "deactivate": ButtonRule(AdminChat._on_deactivate, _VIEW),
+    "reactivate": ButtonRule(AdminChat._on_reactivate, _VIEW),
+    "history": ButtonRule(AdminChat._on_history, _VIEW),
+    "save": ButtonRule(AdminChat._on_save, frozenset({"confirm"})),
+    "cancel": ButtonRule(AdminChat._on_cancel, frozenset({"confirm", "confirm_import"})),
+    "add": ButtonRule(AdminChat._on_add),
+    "stale": ButtonRule(AdminChat._on_stale),
+    "import": ButtonRule(AdminChat._on_import),
+    "doimport": ButtonRule(AdminChat._on_do_import, frozenset({"confirm_import"})),
+    "export": ButtonRule(AdminChat._on_export),
+    "figures": ButtonRule(AdminChat._on_figures),
+    "editors": ButtonRule(AdminChat._on_editors, owners_only=True),
+    "addeditor": ButtonRule(AdminChat._on_add_editor, owners_only=True),
+    "rmeditor": ButtonRule(AdminChat._on_remove_editor, arg=_digits, owners_only=True),
+}

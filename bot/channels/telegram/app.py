@@ -1,10 +1,18 @@
-"""Build and run the python-telegram-bot Application: polling by default, webhook if set."""
+"""Build and run the python-telegram-bot Application: long polling by default, a webhook if set.
+
+The Application is built the documented way (builder, `base_url`, `Defaults`, an error
+handler, JobQueue jobs); its HTTP client is `AiohttpRequest` and, in webhook mode, updates
+arrive through Pathways' own aiohttp server (`bot.web.server`) and are put on the
+Application's update queue, as python-telegram-bot's custom-webhook examples do.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
+import signal
 from collections.abc import Callable
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -21,16 +29,17 @@ from telegram.ext import (
     MessageHandler,
     filters,
 )
+from telegram.request import BaseRequest
 
-from bot.app import utc_now
+from bot.app import open_pathways, utc_now
 from bot.channels.telegram.flood import PerChatUpdateProcessor
 from bot.channels.telegram.handlers import TelegramChannel
+from bot.channels.telegram.request import AiohttpRequest
 from bot.channels.telegram.sender import Sender, Sleep
-from bot.channels.telegram.transport import BotApiRequest
 from bot.config import Settings
 from bot.engine.context import Clock
-from bot.ops.health import HealthServer
 from bot.ops.profile import set_profile
+from bot.web.server import Site, WebServer, health_app, webhook_app
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +52,15 @@ ALLOWED_UPDATES = [
 ]
 
 TelegramApp = Application[Any, Any, Any, Any, Any, Any]
+# The Bot API client for ordinary calls and the one for getUpdates (tests pass in-process ones).
+Requests = tuple[BaseRequest, BaseRequest]
+
+
+def _requests(timeout: float) -> Requests:
+    return (
+        AiohttpRequest(read_timeout=timeout, write_timeout=timeout, connect_timeout=timeout),
+        AiohttpRequest(connection_pool_size=1),
+    )
 
 
 def build_application(
@@ -54,11 +72,15 @@ def build_application(
     timeout: float = 10.0,
     on_channel: Callable[[TelegramChannel], None] | None = None,
     freeze_start_up: bool = False,
+    requests: Requests | None = None,
+    polling: bool = True,
 ) -> TelegramApp:
     """The Application with every handler; nothing is contacted until it is initialised.
 
-    `freeze_start_up`: once started, keep the garbage collector off what start-up built (for
-    the process that runs the bot; tests that start many bots in one process leave it off).
+    `polling`: whether it fetches its own updates; without, they are put on its update queue
+    (the webhook, or a test). `freeze_start_up`: once started, keep the garbage collector off
+    what start-up built (for the process that runs the bot; tests that start many bots in one
+    process leave it off).
     """
     if not settings.token:
         raise ValueError("a bot token is needed for the Telegram channel")
@@ -68,27 +90,29 @@ def build_application(
     # a chat so it never races a reply being sent there.
     processor.keep = channel.must_keep
     channel.chat_turn = processor.chat_turn
-
-    health = HealthServer()
+    health = WebServer()
 
     async def post_init(application: TelegramApp) -> None:
-        await channel.open()
-        parts = channel.parts
-        await set_profile(application.bot, settings, parts.spec, parts.locales)
+        pathways = await open_pathways(settings, clock)
+        channel.attach(pathways)
+        await set_profile(application.bot, settings, pathways.parts.spec, pathways.parts.locales)
         if settings.health is not None:
+            check = health_app(lambda: _serving(application))
+            site = Site(check, settings.health.listen, settings.health.port)
             try:
-                await health.start(settings.health, lambda: _serving(application))
+                await health.start([site])
             except OSError as exc:  # the monitor will notice; people are still served
                 log.warning("the health check cannot listen (%s)", type(exc).__name__)
         # What start-up built (flows, catalogues, the directory index, the libraries) lives as
         # long as the process: frozen, the garbage collector stops walking it again and again,
-        # and its full collections no longer pause replies for 50-90 ms (docs/benchmarks.md).
+        # and its full collections no longer pause replies.
         if freeze_start_up:
             gc.freeze()
 
     async def post_shutdown(_application: TelegramApp) -> None:
         await health.close()
-        await channel.close()
+        if channel.attached:
+            await channel.pathways.close()
 
     async def sweep_job(context: ContextTypes.DEFAULT_TYPE) -> None:
         await channel.sweep(context.bot)
@@ -106,6 +130,7 @@ def build_application(
         if channel.admin_chat is not None:
             await channel.admin_chat.remind(context.bot)
 
+    request, updates_request = requests or _requests(timeout)
     builder = (
         ApplicationBuilder()
         .token(settings.token)
@@ -117,11 +142,8 @@ def build_application(
             )
         )
         .concurrent_updates(processor)
-        # A lean transport instead of httpx: a fraction of the CPU per request (transport.py).
-        .request(
-            BotApiRequest(read_timeout=timeout, write_timeout=timeout, connect_timeout=timeout)
-        )
-        .get_updates_request(BotApiRequest(connection_pool_size=1))
+        .request(request)
+        .get_updates_request(updates_request)
         .post_init(post_init)
         .post_shutdown(post_shutdown)
     )
@@ -129,6 +151,8 @@ def build_application(
         builder = builder.base_url(settings.api_base_url)
     if settings.api_file_url:
         builder = builder.base_file_url(settings.api_file_url)
+    if not polling:
+        builder = builder.updater(None)
     application = builder.build()
 
     private = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE
@@ -141,7 +165,11 @@ def build_application(
     application.add_error_handler(channel.on_error)
     if application.job_queue is None:
         raise RuntimeError("auto-clear needs python-telegram-bot's job queue (the job-queue extra)")
-    application.job_queue.run_once(start_up_sweep_job, when=0)
+    # However long start-up takes, the start-up sweep still runs: APScheduler would otherwise
+    # drop a job that is more than a second late.
+    application.job_queue.run_once(
+        start_up_sweep_job, when=0, job_kwargs={"misfire_grace_time": None}
+    )
     application.job_queue.run_repeating(
         sweep_job, interval=settings.sweep_seconds, first=settings.sweep_seconds
     )
@@ -161,19 +189,52 @@ def _serving(application: TelegramApp) -> bool:
 
 def run(settings: Settings) -> None:
     """Start Pathways on Telegram and run until stopped (Ctrl-C or SIGTERM)."""
-    application = build_application(settings, freeze_start_up=True)
     if settings.webhook is None:
+        application = build_application(settings, freeze_start_up=True)
         log.warning("starting on Telegram with long polling")
         application.run_polling(allowed_updates=ALLOWED_UPDATES, drop_pending_updates=False)
         return
-    hook = settings.webhook
-    log.warning("starting on Telegram with a webhook on %s:%s", hook.listen, hook.port)
-    # python-telegram-bot refuses (403) any request without the matching secret header.
-    application.run_webhook(
-        listen=hook.listen,
-        port=hook.port,
-        url_path=hook.path,
-        webhook_url=hook.url,
-        secret_token=hook.secret,
-        allowed_updates=ALLOWED_UPDATES,
+    application = build_application(settings, freeze_start_up=True, polling=False)
+    log.warning(
+        "starting on Telegram with a webhook on %s:%s",
+        settings.webhook.listen,
+        settings.webhook.port,
     )
+    asyncio.run(serve_webhook(application, settings))
+
+
+async def serve_webhook(
+    application: TelegramApp, settings: Settings, stop: asyncio.Event | None = None
+) -> None:
+    """Receive updates on Pathways' web server until SIGINT or SIGTERM (or `stop` is set)."""
+    hook = settings.webhook
+    if hook is None:
+        raise ValueError("no webhook is configured")
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signum, stop.set)
+
+    async def deliver(data: dict[str, Any]) -> None:
+        await application.update_queue.put(Update.de_json(data, application.bot))
+
+    server = WebServer()
+    await application.initialize()
+    try:
+        if application.post_init is not None:
+            await application.post_init(application)
+        hook_app = webhook_app(hook.path, hook.secret, deliver)
+        await server.start([Site(hook_app, hook.listen, hook.port)])
+        await application.bot.set_webhook(
+            hook.url, secret_token=hook.secret, allowed_updates=ALLOWED_UPDATES
+        )
+        await application.start()
+        await stop.wait()
+    finally:
+        if application.running:
+            await application.stop()
+        await server.close()
+        await application.shutdown()
+        if application.post_shutdown is not None:
+            await application.post_shutdown(application)

@@ -18,8 +18,7 @@ from telegram.constants import ChatMemberStatus, ChatType
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import ContextTypes
 
-from bot.admin.service import Admin
-from bot.app import Parts, open_parts
+from bot.app import Parts, Pathways
 from bot.channels.interpret import interpret, start_payload
 from bot.channels.telegram.admin import PREFIX as ADMIN_PREFIX
 from bot.channels.telegram.admin import AdminChat
@@ -29,10 +28,9 @@ from bot.channels.telegram.wipe import Wiper, WipeReport
 from bot.config import Settings
 from bot.conversation import Conversations, Outcome
 from bot.engine.context import Clock
-from bot.engine.model import Event, Session, Tracked
+from bot.engine.model import Event, Tracked
 from bot.i18n import Translator, negotiate, translator
-from bot.store.db import Database
-from bot.store.wipes import PendingWipe
+from bot.store.interface import PendingWipe
 
 log = logging.getLogger(__name__)
 
@@ -91,17 +89,19 @@ async def _no_turns(_chat_id: int) -> AsyncIterator[None]:
 
 
 class TelegramChannel:
+    """Turns Telegram updates into events for the conversations, and replies into Bot API
+    calls. Everything it works with is built once by `bot.app.open_pathways` and handed in
+    when the application starts (`attach`)."""
+
     def __init__(
         self, settings: Settings, clock: Clock, sender: Sender, chat_turn: ChatTurn = _no_turns
     ) -> None:
-        self._parts: Parts | None = None
         self.settings = settings
         self.clock = clock
         self.sender = sender
         self.chat_turn = chat_turn
         self.wiper = Wiper(sender)
-        self._db: Database | None = None
-        self._conversations: Conversations | None = None
+        self._pathways: Pathways | None = None
         self.admin_chat: AdminChat | None = None
         # Updates fully handled so far, and a way to wait for that number: how tests and
         # benchmarks know the bot has finished with an update, without sleeping.
@@ -111,52 +111,32 @@ class TelegramChannel:
         # Set once the sweep at start-up has finished (or failed): it runs alongside the first
         # replies, so after an outage nobody waits for the whole backlog to be cleared.
         self.swept_at_start = asyncio.Event()
-        self._sweeping = asyncio.Lock()
 
     # -- lifecycle ----------------------------------------------------------------------------
 
-    async def open(self) -> None:
-        """Open the database and load the flows and the stored directory."""
-        settings = self.settings
-        self._db = await Database.open(settings.db_path)
-        try:
-            self._parts = await open_parts(
-                self._db,
-                settings.flows_dir,
-                settings.directory_dir,
-                settings.locales_dir,
-                self.clock,
-            )
-        except BaseException:
-            await self.close()
-            raise
-        self._conversations = Conversations(
-            self._parts.engine,
-            self._db,
-            self.clock,
-            timedelta(minutes=settings.idle_minutes),
-            read_text=self._read_text,
-            directory=self._parts.directory,
+    def attach(self, pathways: Pathways) -> None:
+        self._pathways = pathways
+        self.admin_chat = AdminChat(
+            pathways.admin, self.sender, self.clock, self.settings.stale_days
         )
-        admin = Admin(self._db, self._parts.spec, settings.owner_ids, self.clock)
-        self.admin_chat = AdminChat(admin, self._db, self.sender, self.clock, settings.stale_days)
 
-    async def close(self) -> None:
-        if self._db is not None:
-            await self._db.close()
-            self._db = None
+    @property
+    def attached(self) -> bool:
+        return self._pathways is not None
+
+    @property
+    def pathways(self) -> Pathways:
+        if self._pathways is None:
+            raise RuntimeError("the Telegram channel has not been started")
+        return self._pathways
 
     @property
     def parts(self) -> Parts:
-        if self._parts is None:
-            raise RuntimeError("the Telegram channel is not open")
-        return self._parts
+        return self.pathways.parts
 
     @property
     def conversations(self) -> Conversations:
-        if self._conversations is None:
-            raise RuntimeError("the Telegram channel is not open")
-        return self._conversations
+        return self.pathways.conversations
 
     async def _count_handled(self) -> None:
         self.handled += 1
@@ -178,9 +158,14 @@ class TelegramChannel:
     def _tr(self, locale: str) -> Translator:
         return translator(locale, self.settings.locales_dir)
 
-    def _read_text(self, text: str, session: Session) -> Event:
-        buttons = self.parts.engine.buttons(session.state)
-        return interpret(text, session.state, buttons, self.parts.spec, self._tr(session.locale))
+    async def _read_text(self, key: str, text: str, locale: str) -> Event:
+        """What the person's words mean at the step they are on (commands, a button's words,
+        or text for the step to read)."""
+        code = start_payload(text)
+        if code is not None:
+            return Event.start(code)
+        place = await self.conversations.place(key, locale)
+        return interpret(text, place.state, place.buttons, self.parts.spec, self._tr(place.locale))
 
     def _locale(self, update: Update) -> str:
         user = update.effective_user
@@ -197,7 +182,7 @@ class TelegramChannel:
             event = parse_callback(update.callback_query.data)
             return event is not None and event.from_state is None
         text = update.message.text if update.message is not None else None
-        if not text or self._parts is None:
+        if not text or self._pathways is None:
             return False
         event = interpret(text, None, (), self.parts.spec, self._tr("en"))
         return event.from_state is None and event.trigger in self.parts.spec.ways_out
@@ -218,11 +203,11 @@ class TelegramChannel:
             # could not be deleted now is tracked, for the next wipe to try again.
             gone = self.settings.delete_typed and await self._delete_typed(context.bot, message)
             typed = message.text or ""  # anything but text reads as "please use the buttons"
-            code = start_payload(typed)
+            locale = self._locale(update)
             outcome = await self.conversations.handle(
                 key,
-                Event.start(code) if code is not None else typed,
-                self._locale(update),
+                await self._read_text(key, typed, locale),
+                locale,
                 incoming=None if gone else _tracked(message),
                 note_once=TYPED_NOTE if gone else None,
             )
@@ -335,51 +320,37 @@ class TelegramChannel:
     # -- auto-clear ----------------------------------------------------------------------------
 
     async def sweep(self, bot: Bot) -> int:
-        """End every Telegram conversation left idle, and carry out every wipe that is due
-        (including ones that failed before). Returns how many conversations were ended.
+        """End the Telegram conversations left idle and carry out every wipe that is due
+        (`bot.sweeper`), each in its chat's turn so it never races a reply being sent.
+        Returns how many conversations were ended."""
 
-        Runs every `sweep_seconds` and once at start-up, so a chat whose time ran out while
-        the bot was stopped is cleared as soon as it is back. One chat's trouble never stops
-        the others being cleared. A sweep due while the last one is still going (a long
-        backlog after an outage) is skipped: the running one covers it.
-        """
-        if self._sweeping.locked():
-            return 0
-        async with self._sweeping:
-            return await self._sweep(bot)
-
-    async def _sweep(self, bot: Bot) -> int:
-        await self.conversations.purge_figures(self.settings.stats_days)
-        ended = 0
-        for session in await self.conversations.idle():
-            chat_id = chat_id_of(session.chat_key)
-            if chat_id is None:
-                continue  # the terminal chat's, cleared when it is next used
-            async with self.chat_turn(chat_id):
-                if await self.conversations.retire(session):
-                    ended += 1
-        for pending in await self.conversations.due_wipes():
+        async def carry_out(pending: PendingWipe) -> None:
             chat_id = chat_id_of(pending.chat_key)
-            if chat_id is None:
-                await self.conversations.wiped(pending.id)
-                continue
-            try:
-                async with self.chat_turn(chat_id):
-                    # While this waited for the chat's turn, an exit may have carried it out.
-                    if await self.conversations.still_waiting(pending):
-                        await self._carry_out(bot, chat_id, pending)
-            except Exception as exc:
-                log.warning("a wipe will be tried again: %s", type(exc).__name__)
-        return ended
+            if chat_id is not None:
+                await self._delete(bot, chat_id, pending)
+
+        @contextlib.asynccontextmanager
+        async def turn(key: str) -> AsyncIterator[None]:
+            chat_id = chat_id_of(key)
+            async with self.chat_turn(chat_id) if chat_id is not None else _no_turns(0):
+                yield
+
+        report = await self.pathways.sweeper.sweep(KEY_PREFIX, carry_out, turn)
+        return report.ended if report is not None else 0
+
+    async def _delete(
+        self, bot: Bot, chat_id: int, pending: PendingWipe, newest_id: int | None = None
+    ) -> WipeReport:
+        try:
+            return await self.wiper.wipe(bot, chat_id, pending.messages, self.clock(), newest_id)
+        except Blocked:
+            return WipeReport(0, 0, 0)  # nothing can be deleted any more
 
     async def _carry_out(
         self, bot: Bot, chat_id: int, pending: PendingWipe, newest_id: int | None = None
     ) -> WipeReport:
-        try:
-            report = await self.wiper.wipe(bot, chat_id, pending.messages, self.clock(), newest_id)
-        except Blocked:
-            report = WipeReport(0, 0, 0)  # nothing can be deleted any more
-        await self.conversations.wiped(pending.id)
+        report = await self._delete(bot, chat_id, pending, newest_id)
+        await self.pathways.sweeper.done(pending)
         return report
 
     # -- sending --------------------------------------------------------------------------------

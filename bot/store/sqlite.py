@@ -1,0 +1,124 @@
+"""The store on SQLite, through aiosqlite: one file, write-ahead log, explicit transactions.
+
+Two connections, each with its own thread (aiosqlite's): one writes, one only reads. Units of
+work that may write take turns on the writer (`BEGIN IMMEDIATE` ... `COMMIT`), so a step and
+its session row are committed together or not at all; reads (is this user an editor?) go to
+the reader and never wait behind a write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from urllib.parse import quote
+
+import aiosqlite
+
+from bot.store.admin import AdminRows
+from bot.store.directory import DirectoryRows
+from bot.store.interface import Transaction
+from bot.store.schema import migrate, schema_version
+from bot.store.sessions import SessionRows
+from bot.store.stats import CountRows
+from bot.store.wipes import WipeRows
+
+BUSY_TIMEOUT_MS = 5000
+
+
+class SqliteTransaction(SessionRows, WipeRows, CountRows, DirectoryRows, AdminRows):
+    """Every table's statements, on one connection inside one transaction."""
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self.conn = conn
+
+
+def _prepare(path: Path) -> int:
+    """Create or upgrade the database file before anything else opens it."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA journal_mode = WAL")  # kept in the file, for every connection
+        migrate(conn)
+        return schema_version(conn)
+    finally:
+        conn.close()
+
+
+class SqliteStore:
+    def __init__(
+        self, path: Path, writer: aiosqlite.Connection, reader: aiosqlite.Connection
+    ) -> None:
+        self.path = path
+        self._writer = writer
+        self._reader = reader
+        self._write_turn = asyncio.Lock()
+        self._read_turn = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, path: Path | str) -> SqliteStore:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(_prepare, path)
+        # isolation_level=None: no implicit transactions; each unit of work opens its own.
+        writer = await aiosqlite.connect(path, isolation_level=None)
+        try:
+            await writer.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            await writer.execute("PRAGMA foreign_keys = ON")
+            # Overwrite deleted content with zeros so an erased conversation cannot be carved out.
+            await writer.execute("PRAGMA secure_delete = ON")
+            uri = f"file:{quote(str(path.resolve()))}?mode=ro"
+            reader = await aiosqlite.connect(uri, uri=True, isolation_level=None)
+        except BaseException:
+            await writer.close()  # its thread would otherwise keep the process alive
+            raise
+        try:
+            await reader.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        except BaseException:
+            await writer.close()
+            await reader.close()
+            raise
+        return cls(path, writer, reader)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Transaction]:
+        async with self._write_turn, self._unit(self._writer, "BEGIN IMMEDIATE", True) as tx:
+            yield tx
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[Transaction]:
+        async with self._read_turn, self._unit(self._reader, "BEGIN", commit=False) as tx:
+            yield tx
+
+    @staticmethod
+    @asynccontextmanager
+    async def _unit(
+        conn: aiosqlite.Connection, begin: str, commit: bool
+    ) -> AsyncIterator[Transaction]:
+        try:
+            await conn.execute(begin)
+            yield SqliteTransaction(conn)
+            # A read ends the same way: its snapshot is let go.
+            await (conn.commit() if commit else conn.rollback())
+        except BaseException:
+            # Also when cancelled: aiosqlite runs calls in order on its thread, so this comes
+            # after a BEGIN or COMMIT still queued then (and is a no-op after a COMMIT): no
+            # transaction outlives its owner to block the next one.
+            await asyncio.shield(conn.rollback())
+            raise
+
+    async def scrub(self) -> None:
+        """Fold the write-ahead log into the database and empty it, so erased rows do not
+        linger in the -wal file (secure_delete then zeroes them in the main file)."""
+        async with self._write_turn:
+            await self._writer.execute_fetchall("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    async def schema_version(self) -> int:
+        rows = await self._reader.execute_fetchall("PRAGMA user_version")
+        return next((int(row[0]) for row in rows), 0)
+
+    async def close(self) -> None:
+        await self._reader.close()
+        await self._writer.close()

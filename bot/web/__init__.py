@@ -1,0 +1,1 @@
+"""Pathways' web server, on aiohttp: the Telegram webhook and the health check."""
