@@ -16,7 +16,16 @@ from pathlib import Path
 from . import e2e, engine_bench, memory_bench, search_bench, storage_bench, wipe_bench
 from .common import ROOT
 from .machine import LoadMeter, describe
-from .report import Results, render_markdown, render_table
+from .report import (
+    BASELINE,
+    EXITS,
+    MANY,
+    THROUGHPUT,
+    Results,
+    paced_label,
+    render_markdown,
+    render_table,
+)
 from .scenarios import load_scripts
 from .sizes import FULL, QUICK, Sizes
 
@@ -58,31 +67,31 @@ def run(sizes: Sizes, workdir: Path) -> Results:
     mirrored = [e2e.mirror(script) for script in scripts]
     loads: dict[str, e2e.LoadResult] = {}
     # The two bots take turns, so that a change in the machine's other load hits both alike.
-    for kind, label, paced in (
-        ("pathways", "pathways", False),
-        ("baseline", "baseline", False),
-        ("pathways", "pathways paced", True),
-        ("baseline", "baseline paced", True),
-    ):
+    runs: list[tuple[str, str, float | None]] = [
+        (THROUGHPUT, THROUGHPUT, None),
+        (BASELINE, BASELINE, None),
+    ]
+    for rate in sizes.paced_rates:
+        runs += [(kind, paced_label(kind, rate), rate) for kind in (THROUGHPUT, BASELINE)]
+    for kind, label, rate in runs:
         _say(f"end to end: {label} ...")
         # A saturated bot has a queue left at the end: it is stopped without waiting long.
-        with e2e.running(kind, workdir / label.replace(" ", "-"), grace=5.0) as (fake, bot):
+        with e2e.running(kind, workdir / _folder(label), grace=5.0) as (fake, bot):
             loads[label] = e2e.load(
                 label,
                 fake,
                 bot,
-                scripts if kind == "pathways" else mirrored,
-                people=sizes.paced_people if paced else sizes.people,
+                scripts if kind == THROUGHPUT else mirrored,
+                people=sizes.people if rate is None else sizes.paced_people,
                 seconds=sizes.seconds,
                 warmup=sizes.warmup,
-                rate=sizes.paced_rate if paced else None,
-                drain=5.0 if paced else 0.0,
+                rate=rate,
+                drain=0.0 if rate is None else 5.0,
             )
-    label = "pathways, many at once"
-    _say(f"end to end: {label} ...")
+    _say(f"end to end: {MANY} ...")
     with e2e.running("pathways", workdir / "at-once", grace=5.0) as (fake, bot):
-        loads[label] = e2e.load(
-            label,
+        loads[MANY] = e2e.load(
+            MANY,
             fake,
             bot,
             scripts,
@@ -91,6 +100,19 @@ def run(sizes: Sizes, workdir: Path) -> Results:
             warmup=sizes.warmup,
             think=sizes.active_think,
             ramp=sizes.active_ramp,
+            drain=0.0,
+        )
+    _say(f"end to end: {EXITS} ...")
+    with e2e.running("pathways", workdir / "exits", grace=5.0) as (fake, bot):
+        loads[EXITS] = e2e.load(
+            EXITS,
+            fake,
+            bot,
+            scripts,
+            people=sizes.people,
+            seconds=sizes.seconds,
+            warmup=sizes.warmup,
+            exit_rate=sizes.exit_rate,
             drain=0.0,
         )
     memory = []
@@ -107,6 +129,8 @@ def run(sizes: Sizes, workdir: Path) -> Results:
         )
     _say(f"start-up after an outage: {sizes.outage_idle:,} idle conversations ...")
     outage = memory_bench.outage(sizes.outage_idle, workdir / "outage")
+    _say(f"start-up after an outage: {sizes.sweep_idle:,} idle conversations, the sweep ...")
+    sweep = memory_bench.sweep(sizes.sweep_idle, workdir / "sweep", seconds=sizes.sweep_seconds)
     return Results(
         machine=machine,
         sizes=sizes,
@@ -117,11 +141,16 @@ def run(sizes: Sizes, workdir: Path) -> Results:
         loads=loads,
         memory=memory,
         outage=outage,
+        sweep=sweep,
         scripts=len(scripts),
         script_updates=sum(s.updates for s in scripts) / len(scripts),
         others=meter.others(),
         seconds=meter.seconds(),
     )
+
+
+def _folder(label: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in label)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -65,6 +65,8 @@ def fmt(value: float) -> str:
     """A figure as people read it: thousands separated, a sensible number of decimals."""
     if math.isnan(value):
         return "n/a"
+    if math.isinf(value):
+        return "never" if value > 0 else "-inf"
     if value == int(value) and abs(value) < 1e9:
         return f"{int(value):,}"
     size = abs(value)

@@ -14,6 +14,9 @@ the next script, until the run ends.
   per second are its throughput.
 - `paced` load: updates offered at a fixed average rate (a Poisson process), each by one of
   a pool of people who has had the reply to their previous action: latency at that rate.
+- quick exits: alongside a load, more people arrive (a Poisson stream), take a step or two
+  and tap "Quick exit"; the time measured runs from the tap to the moment the fake sees their
+  chat empty but for the bot's farewell (everything before it deleted).
 
 The fake and the people share this process (one core); the bot has the other.
 """
@@ -24,6 +27,7 @@ import contextlib
 import gc
 import heapq
 import itertools
+import math
 import os
 import queue
 import random
@@ -43,8 +47,11 @@ from .common import ROOT, percentile, rss_kib
 from .scenarios import Action, Script
 
 REPLY_METHODS = frozenset({"sendMessage", "editMessageText"})
+# After these, a quick-exit chat may hold nothing but the farewell.
+CLEARING_METHODS = frozenset({"sendMessage", "deleteMessages", "deleteMessage"})
 EXIT_LABEL = "Quick exit"
 FIRST_CHAT = 10_000_000
+FIRST_EXIT_CHAT = 90_000_000  # chats of the people who do a quick exit: watched by the fake
 
 
 @dataclass(frozen=True)
@@ -55,12 +62,22 @@ class Reply:
     buttons: dict[str, str]  # label -> callback data; empty when the message has none
 
 
+@dataclass(frozen=True)
+class Cleared:
+    """A quick-exit chat now shows one message only, the bot's, without buttons."""
+
+    chat_id: int
+    arrived: float  # time.monotonic() when the request that left it so reached the fake
+    message_id: int  # the message left
+
+
 class LoadFake(FakeBotApi):
-    """The fake Bot API, telling the load driver about each reply message as it arrives."""
+    """The fake Bot API, telling the load driver about each reply message as it arrives (and
+    when a quick-exit chat is left with nothing but one message of the bot's)."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.replies: queue.SimpleQueue[Reply] = queue.SimpleQueue()
+        self.replies: queue.SimpleQueue[Reply | Cleared] = queue.SimpleQueue()
 
     def _finish(
         self,
@@ -84,6 +101,12 @@ class LoadFake(FakeBotApi):
                 params["message_id"] if method == "editMessageText" else result["message_id"]
             )
             self.replies.put(Reply(params["chat_id"], arrived, int(message_id), buttons))
+        if error is None and method in CLEARING_METHODS:
+            chat_id = params.get("chat_id")
+            if isinstance(chat_id, int) and chat_id >= FIRST_EXIT_CHAT:
+                left = self.chat(chat_id)
+                if len(left) == 1 and left[0].from_bot and not left[0].reply_markup:
+                    self.replies.put(Cleared(chat_id, arrived, left[0].message_id))
         return answer
 
 
@@ -97,6 +120,7 @@ class Person:
     acted_at: float | None = None  # when the update now awaiting its reply became available
     message_id: int = 0
     buttons: dict[str, str] = field(default_factory=dict)
+    exiting: bool = False  # one conversation only, ended by a quick exit: timed apart
 
     def begin(self) -> None:
         self.script = self.scripts[self.next_script % len(self.scripts)]
@@ -133,6 +157,10 @@ class LoadResult:
     api_calls: int = 0  # Bot API requests other than getUpdates, within the window
     polls: int = 0  # getUpdates requests within the window
     refused: int = 0
+    # Quick exits tapped within the window: the time until the chat held only the farewell,
+    # and how many chats never got there before the run ended.
+    exit_latencies: list[float] = field(default_factory=list)
+    exits_uncleared: int = 0
 
     @property
     def throughput(self) -> float:
@@ -149,6 +177,16 @@ class LoadResult:
     @property
     def p99_ms(self) -> float:
         return percentile(self.latencies, 0.99) * 1000
+
+    @property
+    def exits(self) -> int:
+        return len(self.exit_latencies) + self.exits_uncleared
+
+    def exit_ms(self, fraction: float) -> float:
+        """A percentile of the quick exits' clearing time; a chat never cleared counts as
+        infinitely slow."""
+        times = [*self.exit_latencies, *([math.inf] * self.exits_uncleared)]
+        return percentile(times, fraction) * 1000
 
     @property
     def cpu_ms_per_update(self) -> float:
@@ -183,11 +221,16 @@ class Driver:
         first_chat: int = FIRST_CHAT,
         chat_ids: list[int] | None = None,
         ramp: float | None = None,
+        exit_rate: float = 0.0,
     ) -> None:
         self.fake = fake
         self.rnd = random.Random(seed)
         self.think = think
         self.rate = rate
+        self.scripts = scripts
+        self.exit_rate = exit_rate  # people arriving a second to do a quick exit
+        self._exit_number = 0
+        self.exit_samples: list[Sample] = []
         self.ramp = think[1] if ramp is None else ramp  # people begin within this time
         ids = chat_ids or [first_chat + n for n in range(people)]
         self.people = {
@@ -210,6 +253,30 @@ class Driver:
         else:
             self._ready.append(person.chat_id)
 
+    def _arrive_to_exit(self) -> None:
+        """Someone new begins a conversation, takes a step or two, then taps "Quick exit"."""
+        number = self._exit_number
+        self._exit_number += 1
+        script = self.scripts[number % len(self.scripts)]
+        before = itertools.takewhile(lambda a: a.words != EXIT_LABEL, script.actions)
+        actions = (*itertools.islice(before, 2), Action("tap", EXIT_LABEL))
+        person = Person(
+            FIRST_EXIT_CHAT + number,
+            [Script(f"{script.name}, then a quick exit", actions)],
+            next_script=0,
+            exiting=True,
+        )
+        self.people[person.chat_id] = person
+        self._act(person)
+
+    def _mismatch(self, person: Person) -> None:
+        self.mismatches += 1
+        person.script, person.acted_at = None, None  # start a fresh conversation
+        if person.exiting:
+            del self.people[person.chat_id]  # gone: a new one arrives in time
+        else:
+            self._later(person, time.monotonic())
+
     def _act(self, person: Person) -> None:
         if person.script is None or person.position >= len(person.script.actions):
             person.begin()
@@ -220,27 +287,42 @@ class Driver:
         else:
             data = person.buttons.get(action.words)
             if data is None:
-                self.mismatches += 1
-                person.script, person.acted_at = None, None  # start a fresh conversation
-                self._later(person, time.monotonic())
+                self._mismatch(person)
                 return
             try:
                 self.fake.press(person.chat_id, person.message_id, data)
             except LookupError:  # the message is gone (wiped): start again
-                self.mismatches += 1
-                person.script, person.acted_at = None, None
-                self._later(person, time.monotonic())
+                self._mismatch(person)
                 return
-        self.acted.append(person.acted_at)
+        if not person.exiting:
+            self.acted.append(person.acted_at)
+
+    def _on_event(self, event: Reply | Cleared) -> None:
+        if isinstance(event, Cleared):
+            self._on_cleared(event)
+        else:
+            self._on_reply(event)
+
+    def _on_cleared(self, cleared: Cleared) -> None:
+        person = self.people.get(cleared.chat_id)
+        if person is None or person.acted_at is None or person.action.words != EXIT_LABEL:
+            return
+        if cleared.message_id <= person.message_id:
+            return  # an older message of the bot's, not the farewell
+        self.exit_samples.append(Sample(person.acted_at, cleared.arrived - person.acted_at))
+        del self.people[person.chat_id]
 
     def _on_reply(self, reply: Reply) -> None:
         person = self.people.get(reply.chat_id)
         if person is None or person.acted_at is None:
             return
         ending = person.action.words == EXIT_LABEL
+        if person.exiting and ending:
+            return  # timed until the chat is clear (`_on_cleared`), not until the farewell
         if not reply.buttons and not ending:
             return  # a service card or other message before the one with the buttons
-        self.samples.append(Sample(person.acted_at, reply.arrived - person.acted_at))
+        if not person.exiting:
+            self.samples.append(Sample(person.acted_at, reply.arrived - person.acted_at))
         person.acted_at = None
         person.message_id, person.buttons = reply.message_id, reply.buttons
         assert person.script is not None
@@ -265,39 +347,61 @@ class Driver:
             self.rnd.shuffle(self._ready)
         end = start + seconds
         next_slot = start
+        next_exit = start + self.rnd.expovariate(self.exit_rate) if self.exit_rate else math.inf
         while True:
             now = time.monotonic()
             if now >= end:
                 break
             while self._timers and self._timers[0][0] <= now:
                 _due, _tie, chat_id = heapq.heappop(self._timers)
-                self._act(self.people[chat_id])
+                if chat_id in self.people:
+                    self._act(self.people[chat_id])
             if self.rate is not None:
                 while next_slot <= now:
                     if self._ready:
                         self._act(self.people[self._ready.pop(0)])
                     next_slot += self.rnd.expovariate(self.rate)
-            wake = min(end, self._timers[0][0] if self._timers else end)
+            while next_exit <= now:
+                self._arrive_to_exit()
+                next_exit += self.rnd.expovariate(self.exit_rate)
+            wake = min(end, next_exit, self._timers[0][0] if self._timers else end)
             if self.rate is not None:
                 wake = min(wake, next_slot)
             with contextlib.suppress(queue.Empty):
-                self._on_reply(self.fake.replies.get(timeout=max(0.0, wake - time.monotonic())))
+                self._on_event(self.fake.replies.get(timeout=max(0.0, wake - time.monotonic())))
                 while True:
-                    self._on_reply(self.fake.replies.get_nowait())
+                    self._on_event(self.fake.replies.get_nowait())
         return start
 
-    def drain(self, timeout: float = 10.0) -> int:
-        """Let replies to updates already sent arrive; returns how many never did."""
+    def drain(self, timeout: float = 10.0, exits_only: bool = False) -> int:
+        """Let replies to updates already sent arrive (with `exits_only`, only the quick
+        exits' chats clearing); returns how many never did."""
         if timeout <= 0:
-            return self._waiting()
+            return self._waiting(exits_only)
         deadline = time.monotonic() + timeout
-        while self._waiting() and time.monotonic() < deadline:
+        while self._waiting(exits_only) and time.monotonic() < deadline:
             with contextlib.suppress(queue.Empty):
-                self._on_reply(self.fake.replies.get(timeout=0.05))
-        return self._waiting()
+                self._on_event(self.fake.replies.get(timeout=0.05))
+        return self._waiting(exits_only)
 
-    def _waiting(self) -> int:
-        return sum(1 for p in self.people.values() if p.acted_at is not None)
+    def _waiting(self, exits_only: bool = False) -> int:
+        return sum(
+            1
+            for p in self.people.values()
+            if p.acted_at is not None and (not exits_only or self._exit_tapped(p))
+        )
+
+    @staticmethod
+    def _exit_tapped(person: Person) -> bool:
+        return person.exiting and person.acted_at is not None and person.action.words == EXIT_LABEL
+
+    def exits_waiting(self, since: float, until: float) -> int:
+        """Quick exits tapped within [since, until) whose chat is not clear yet."""
+        return sum(
+            1
+            for p in self.people.values()
+            if self._exit_tapped(p) and p.acted_at is not None and since <= p.acted_at < until
+        )
 
 
 # -- the bot processes -------------------------------------------------------------------------
@@ -391,7 +495,7 @@ def running(
             bot.stop(grace)
 
 
-class _RssSampler(threading.Thread):
+class RssSampler(threading.Thread):
     def __init__(self, bot: BotProcess, every: float = 0.25) -> None:
         super().__init__(daemon=True)
         self.bot, self.every = bot, every
@@ -424,14 +528,20 @@ def load(
     chat_ids: list[int] | None = None,
     drain: float = 10.0,
     ramp: float | None = None,
+    exit_rate: float = 0.0,
+    exit_drain: float = 10.0,
 ) -> LoadResult:
     """Run one load against a running bot; figures count only after `warmup` seconds.
 
     Afterwards, replies still owed are waited for up to `drain` seconds (0: not at all, as
-    when a saturated bot has a long queue): the rest count as `unanswered`."""
-    driver = Driver(fake, scripts, people, seed, think, rate, chat_ids=chat_ids, ramp=ramp)
+    when a saturated bot has a long queue): the rest count as `unanswered`. With `exit_rate`,
+    that many people a second also arrive to do a quick exit (not counted among `people`);
+    chats not yet clear when the run ends are waited for up to `exit_drain` seconds."""
+    driver = Driver(
+        fake, scripts, people, seed, think, rate, chat_ids=chat_ids, ramp=ramp, exit_rate=exit_rate
+    )
     rss_start = bot.rss_kib()
-    sampler = _RssSampler(bot)
+    sampler = RssSampler(bot)
     sampler.start()
     # Figures are counted from the end of the warm-up, so CPU is read then too.
     marks: dict[str, float] = {}
@@ -454,9 +564,11 @@ def load(
         gc.unfreeze()
     cpu_bot = bot.cpu_seconds() - marks.get("bot", 0.0)
     cpu_driver = _own_cpu_seconds() - marks.get("driver", 0.0)
+    window_start, window_end = start + warmup, start + warmup + seconds
+    if exit_rate:
+        driver.drain(exit_drain, exits_only=True)
     unanswered = driver.drain(drain)
     sampler.stop()
-    window_start, window_end = start + warmup, start + warmup + seconds
     # Updates answered within the window: a saturated bot's answers arrive long after the
     # updates were sent, and are counted as they come.
     in_window = [s for s in driver.samples if window_start <= s.acted_at + s.latency < window_end]
@@ -480,6 +592,10 @@ def load(
         api_calls=len(requests) - polls,
         polls=polls,
         refused=len(fake.refused),
+        exit_latencies=[
+            s.latency for s in driver.exit_samples if window_start <= s.acted_at < window_end
+        ],
+        exits_uncleared=driver.exits_waiting(window_start, window_end),
     )
 
 

@@ -17,6 +17,7 @@ LIBRARIES = (
     "httpcore",
     "anyio",
     "sniffio",
+    "aiohttp",
     "aiosqlite",
     "transitions",
 )

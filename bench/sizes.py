@@ -19,8 +19,9 @@ class Sizes:
     people: int = 400
     seconds: float = 12.0  # measured, per run
     warmup: float = 8.0
-    paced_rate: float = 100.0
+    paced_rates: tuple[float, ...] = (30.0, 100.0)  # updates a second offered, one run each
     paced_people: int = 200
+    exit_rate: float = 5.0  # people a second arriving to do a quick exit among `people`
     active_people: int = 1000  # at once, at a reading pace
     active_think: tuple[float, float] = (20.0, 40.0)
     active_ramp: float = 25.0  # they start within this time
@@ -29,6 +30,8 @@ class Sizes:
     memory_people: int = 100
     memory_seconds: float = 4.0
     outage_idle: int = 1000  # conversations left idle while the bot was down
+    sweep_idle: int = 100_000  # the same, many more: memory and first deletion while it sweeps
+    sweep_seconds: float = 30.0  # how long the sweep is watched (of the 5 minutes it takes)
 
 
 FULL = Sizes()
@@ -42,8 +45,9 @@ QUICK = Sizes(
     people=10,
     seconds=1.5,
     warmup=0.5,
-    paced_rate=10.0,
+    paced_rates=(5.0, 10.0),
     paced_people=5,
+    exit_rate=2.0,
     active_people=20,
     active_think=(1.0, 2.0),
     active_ramp=1.0,
@@ -52,4 +56,6 @@ QUICK = Sizes(
     memory_people=5,
     memory_seconds=1.0,
     outage_idle=20,
+    sweep_idle=300,
+    sweep_seconds=1.0,
 )

@@ -1,9 +1,15 @@
-"""(a, with storage) Steps committed to disk: `Conversations.handle` on a real SQLite file.
+"""(a, with storage) Steps committed to disk: `Conversations` on a real SQLite file.
 
-The same realistic mix as the engine benchmark, but each step is what a channel asks for:
-load the conversation, step it, count it, save it, in one transaction committed to the
-database file (WAL), and, after a step that sends new messages (a start or typed text), a
-second short transaction recording their ids, as the Telegram channel does.
+The same realistic mix as the engine benchmark, but each step is what the Telegram channel
+asks of storage for it (bot/channels/telegram/handlers.py), through `SqliteStore` as the bot
+opens it:
+
+- typed words: the step they are read against (`Conversations.place`, a read), then the step;
+- every step: load the conversation, step it, count it, save it, in one transaction committed
+  to the database file (WAL);
+- then, after typed words or a step shown as new messages (with service cards), a second
+  short transaction recording their ids (`Conversations.track`); after a quick exit, the wipe
+  marked done (`Sweeper.done`) and the farewell recorded to be deleted later.
 """
 
 from __future__ import annotations
@@ -15,12 +21,17 @@ from datetime import timedelta
 from pathlib import Path
 
 from bot.app import build
+from bot.channels.interpret import start_payload
 from bot.conversation import Conversations
-from bot.engine.model import EventKind, Tracked
-from bot.store.db import Database
+from bot.engine.model import Tracked
+from bot.store.sqlite import SqliteStore
+from bot.sweeper import Sweeper
 
 from .common import BENCH_MOMENT, DIRECTORY, FLOWS, LOCALES, fixed_clock, percentile
 from .scenarios import engine_events, load_scripts
+
+IDLE_AFTER = timedelta(minutes=15)
+TYPED_NOTE = "typed_deleted"  # as the Telegram channel notes it
 
 
 @dataclass(frozen=True)
@@ -42,10 +53,14 @@ class StorageResult:
 
 async def _run(path: Path, min_seconds: float) -> StorageResult:
     parts = build(FLOWS, DIRECTORY, LOCALES, clock=fixed_clock)
-    compiled = [engine_events(parts, script) for script in load_scripts()]
-    db = await Database.open(path)
+    scripts = load_scripts()
+    compiled = [
+        list(zip(script.actions, engine_events(parts, script), strict=True)) for script in scripts
+    ]
+    store = await SqliteStore.open(path)
     try:
-        conversations = Conversations(parts.engine, db, fixed_clock, timedelta(minutes=15))
+        conversations = Conversations(parts.engine, store, fixed_clock, IDLE_AFTER)
+        sweeper = Sweeper(store, fixed_clock, IDLE_AFTER, keep_figures_days=730)
         sent_at = int(BENCH_MOMENT.timestamp())
         timings: list[int] = []
         clock = time.perf_counter_ns
@@ -54,22 +69,32 @@ async def _run(path: Path, min_seconds: float) -> StorageResult:
         started = clock()
         deadline = started + int(min_seconds * 1e9)
         while clock() < deadline or number == 0:
-            for events in compiled:
-                key, message_id = f"bench:{number}", 1
+            for steps in compiled:
+                key, live = f"tg:{number}", 1
                 number += 1
-                for event in events:
+                for action, event in steps:
                     before = clock()
-                    await conversations.handle(key, event)
-                    if event.kind is not EventKind.BUTTON:
-                        message_id += 2
-                        await conversations.track(
-                            key, [Tracked(message_id, sent_at)], live_message_id=message_id
-                        )
+                    typed = action.kind == "type"
+                    if typed and start_payload(action.words) is None:
+                        await conversations.place(key)
+                    outcome = await conversations.handle(
+                        key,
+                        event,
+                        incoming=None if typed else Tracked(live, sent_at),
+                        note_once=TYPED_NOTE if typed else None,
+                    )
+                    for pending in outcome.wipes:
+                        await sweeper.done(pending)
+                    live += 2
+                    if outcome.ended:
+                        await conversations.wipe_later(key, [Tracked(live, sent_at)], IDLE_AFTER)
+                    elif typed or outcome.reply.cards or outcome.wipes:
+                        await conversations.track(key, [Tracked(live, sent_at)], live)
                     timings.append(clock() - before)
         elapsed = (clock() - started) / 1e9
         cpu = time.process_time() - cpu
     finally:
-        await db.close()
+        await store.close()
     return StorageResult(
         steps=len(timings),
         seconds=elapsed,

@@ -70,18 +70,23 @@ class Sweeper:
             return None
         async with self._running:
             await self.purge_figures()
-            ended = wiped = failed = 0
+            wiped = failed = 0
+            # What was already due: wipes that failed before, farewells whose time has come.
             after_id = 0
+            while due := await self.due(after_id):
+                for pending in due:
+                    after_id = pending.id
+                    done = await self._wipe(pending, key_prefix, carry_out, chat_turn)
+                    wiped, failed = wiped + done, failed + (not done)
+            # Then the conversations left idle, a batch at a time, each batch's messages
+            # deleted before the next batch is read.
+            ended = 0
             while True:
-                ended_now = await self._end_idle(key_prefix)
+                ended_now, wipes = await self._end_idle(key_prefix)
                 ended += ended_now
-                while due := await self.due(after_id):
-                    for pending in due:
-                        after_id = pending.id
-                        if await self._wipe(pending, key_prefix, carry_out, chat_turn):
-                            wiped += 1
-                        else:
-                            failed += 1
+                for pending in wipes:
+                    done = await self._wipe(pending, key_prefix, carry_out, chat_turn)
+                    wiped, failed = wiped + done, failed + (not done)
                 if ended_now < self.batch:
                     return SweepReport(ended, wiped, failed)
 
@@ -91,19 +96,23 @@ class Sweeper:
         async with self.store.transaction() as tx:
             return await tx.purge_counts_before(first_kept)
 
-    async def _end_idle(self, key_prefix: str) -> int:
+    async def _end_idle(self, key_prefix: str) -> tuple[int, list[PendingWipe]]:
         """End one batch of idle conversations, unless the person came back meanwhile: their
-        messages become pending wipes in the same transaction."""
+        messages become pending wipes in the same transaction. Returns how many ended, and
+        the wipes made."""
         now = self.clock()
-        ended = 0
+        ended, wipes = 0, []
         async with self.store.transaction() as tx:
             for session in await tx.idle_sessions(now - self.idle_after, self.batch, key_prefix):
-                if await tx.delete_session(session.chat_key, if_updated_at=session.updated_at):
-                    await tx.add_wipe(session.chat_key, session.messages, now)
+                key = session.chat_key
+                if await tx.delete_session(key, if_updated_at=session.updated_at):
                     ended += 1
+                    wipe_id = await tx.add_wipe(key, session.messages, now)
+                    if wipe_id is not None:
+                        wipes.append(PendingWipe(wipe_id, key, tuple(session.messages), now))
         if ended:
             await self.store.scrub()
-        return ended
+        return ended, wipes
 
     async def due(self, after_id: int = 0) -> list[PendingWipe]:
         """Up to a batch of wipes due now, with ids above `after_id`."""

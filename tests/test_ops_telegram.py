@@ -145,7 +145,7 @@ async def test_polling_mode_can_have_a_health_check_too(
 ) -> None:
     port = free_port()
     settings = settings_for(fake, tmp_path, health=Health(port))
-    async with running_bot(fake, settings, clock):
+    async with running_bot(fake, settings, clock, in_process=False):
         status, _headers, body = await asyncio.to_thread(get, port)
         assert (status, body) == (200, b"ok")
     with pytest.raises(OSError):

@@ -21,6 +21,8 @@ from tests.fakebot import FakeBotApi
 from tests.telegram_support import running_bot, settings_for
 
 SCENARIOS = sorted((Path(__file__).parent / "scenarios").glob("*.yaml"))
+# Run over real HTTP as well: danger, typed words (a place), a long route with service cards.
+OVER_HTTP = [p for p in SCENARIOS if p.stem.startswith(("01_", "07_", "08_"))]
 # Whatever the route, the bot never reassures, labels or scores.
 NEVER_ANYWHERE = ("low risk", "you are safe", "you're safe", "standard risk", "your score")
 
@@ -104,9 +106,21 @@ async def test_scenario_in_the_terminal_chat(
 
 @pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.stem)
 async def test_scenario_in_telegram(path: Path, tmp_path: Path, clock: FakeClock) -> None:
+    """Every transcript through the real Application, its Bot API calls answered in process."""
+    await play_in_telegram(path, tmp_path, clock, in_process=True)
+
+
+@pytest.mark.parametrize("path", OVER_HTTP, ids=lambda p: p.stem)
+async def test_scenario_in_telegram_over_http(path: Path, tmp_path: Path, clock: FakeClock) -> None:
+    """A few, end to end: the bot long-polls the fake Bot API over HTTP on 127.0.0.1."""
+    await play_in_telegram(path, tmp_path, clock, in_process=False)
+
+
+async def play_in_telegram(path: Path, tmp_path: Path, clock: FakeClock, in_process: bool) -> None:
     scenario = load(path)
     with FakeBotApi(clock=clock) as fake:
-        async with running_bot(fake, settings_for(fake, tmp_path), clock) as bot:
+        settings = settings_for(fake, tmp_path)
+        async with running_bot(fake, settings, clock, in_process=in_process) as bot:
             await bot.say("/start")
             for number, step in enumerate(scenario.steps, start=1):
                 if step.tap is not None:

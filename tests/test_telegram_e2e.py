@@ -14,11 +14,14 @@ from typing import Any
 
 import pytest
 
+from bot.channels.telegram.app import build_application, serve_webhook
 from bot.channels.telegram.flood import PerChatUpdateProcessor
+from bot.channels.telegram.handlers import TelegramChannel
+from bot.config import Webhook
 from bot.engine.model import Event
 from tests.conftest import DIRECTORY, FakeClock
 from tests.fakebot import TOKEN, FakeBotApi
-from tests.telegram_support import CHAT, Running, running_bot, settings_for
+from tests.telegram_support import CHAT, PATIENCE, Running, running_bot, settings_for
 
 SILENT_SOLUTION = "press 55 when the automated message asks"
 
@@ -208,6 +211,22 @@ async def test_auto_clear_happens_after_a_restart_too(
     assert session_rows(tmp_path / "telegram.db") == 0
 
 
+async def test_the_start_up_sweep_runs_however_long_start_up_takes(
+    fake: FakeBotApi, tmp_path: Path, clock: FakeClock
+) -> None:
+    """The job scheduler drops a job more than a second late unless told otherwise: a slow
+    start-up must not leave chats that ran out of time while the bot was stopped."""
+    settings = settings_for(fake, tmp_path)
+    async with running_bot(fake, settings, clock) as bot:
+        await bot.say("/start")
+        await bot.tap("No, not right now")
+    clock.advance(minutes=20)
+    async with running_bot(fake, settings, clock, slow_start_up=1.5) as bot:
+        assert bot.channel.swept_at_start.is_set()
+        assert fake.chat(CHAT) == []
+    assert session_rows(tmp_path / "telegram.db") == 0
+
+
 async def test_a_conversation_resumes_after_a_restart(
     fake: FakeBotApi, tmp_path: Path, clock: FakeClock
 ) -> None:
@@ -325,7 +344,9 @@ async def test_a_flooding_person_does_not_slow_anyone_else(
 ) -> None:
     processor = PerChatUpdateProcessor(rate=20, burst=2, max_pending=5)
     flooder, other = 7001, 7002
-    async with running_bot(fake, settings_for(fake, tmp_path), clock, processor) as bot:
+    async with running_bot(
+        fake, settings_for(fake, tmp_path), clock, processor, in_process=False
+    ) as bot:
         await bot.say("/start", chat=flooder)
         for _ in range(30):
             fake.send_text(flooder, "hello?")
@@ -371,49 +392,53 @@ async def test_directory_text_with_markup_characters_renders_literally(
 async def test_the_webhook_refuses_requests_without_the_secret(
     fake: FakeBotApi, tmp_path: Path, clock: FakeClock, unused_tcp_port: int
 ) -> None:
+    """Webhook mode as `python -m bot run` serves it: Pathways' aiohttp server, the real
+    Application behind it, and the Bot API over HTTP."""
     import httpx
 
     # The update below is posted straight to the webhook, so the fake has no such message
     # for the bot to delete: leave typed messages alone in this test.
-    settings = settings_for(fake, tmp_path, delete_typed=False)
-    async with running_bot(fake, settings, clock) as bot:
-        assert bot.app.updater is not None
-        await bot.app.updater.stop()
-        await bot.app.updater.start_webhook(
-            listen="127.0.0.1",
-            port=unused_tcp_port,
-            url_path="telegram",
-            webhook_url="https://bot.example.org/telegram",
-            secret_token="s3cret-token",
-        )
-        update = {
-            "update_id": 1,
-            "message": {
-                "message_id": 1,
-                "date": int(clock().timestamp()),
-                "chat": {"id": CHAT, "type": "private", "first_name": "Test"},
-                "from": {"id": CHAT, "is_bot": False, "first_name": "Test"},
-                "text": "/start",
-                "entities": [{"type": "bot_command", "offset": 0, "length": 6}],
-            },
-        }
-        url = f"http://127.0.0.1:{unused_tcp_port}/telegram"
+    hook = Webhook("https://bot.example.org/telegram", "s3cret-token", "127.0.0.1", unused_tcp_port)
+    settings = settings_for(fake, tmp_path, delete_typed=False, webhook=hook)
+    channels: list[TelegramChannel] = []
+    app = build_application(settings, clock=clock, on_channel=channels.append, polling=False)
+    stop = asyncio.Event()
+    serving = asyncio.create_task(serve_webhook(app, settings, stop))
+    await fake.until(lambda f: bool(f.calls("setWebhook")))
+    (channel,) = channels
+    update = {
+        "update_id": 1,
+        "message": {
+            "message_id": 1,
+            "date": int(clock().timestamp()),
+            "chat": {"id": CHAT, "type": "private", "first_name": "Test"},
+            "from": {"id": CHAT, "is_bot": False, "first_name": "Test"},
+            "text": "/start",
+            "entities": [{"type": "bot_command", "offset": 0, "length": 6}],
+        },
+    }
+    url = f"http://127.0.0.1:{unused_tcp_port}/telegram"
+    try:
         async with httpx.AsyncClient() as client:
             missing = await client.post(url, json=update)
             wrong = await client.post(
                 url, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": "guess"}
             )
             assert (missing.status_code, wrong.status_code) == (403, 403)
-            assert bot.channel.handled == 0
-            target = bot.channel.handled + 1
+            assert channel.handled == 0
             right = await client.post(
                 url, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": "s3cret-token"}
             )
             assert right.status_code == 200
-            async with asyncio.timeout(10):
-                await bot.channel.wait_handled(target)
-        assert "First, are you in danger right now?" in bot.text()
-        assert fake.calls("setWebhook")[0]["secret_token"] == "s3cret-token"
+            async with asyncio.timeout(PATIENCE):
+                await channel.wait_handled(1)
+    finally:
+        stop.set()
+        await serving
+    assert any("are you in danger right now?" in (m.plain_text or "") for m in fake.chat(CHAT))
+    (registered,) = fake.calls("setWebhook")
+    assert registered["secret_token"] == "s3cret-token"
+    assert registered["url"] == "https://bot.example.org/telegram"
 
 
 # -- nothing is left behind, whatever goes wrong ------------------------------------------------
@@ -493,7 +518,9 @@ async def test_a_quick_exit_gets_through_a_flood(
     fake: FakeBotApi, tmp_path: Path, clock: FakeClock
 ) -> None:
     processor = PerChatUpdateProcessor(rate=20, burst=2, max_pending=3)
-    async with running_bot(fake, settings_for(fake, tmp_path), clock, processor) as bot:
+    async with running_bot(
+        fake, settings_for(fake, tmp_path), clock, processor, in_process=False
+    ) as bot:
         await bot.say("/start")
         for number in range(15):
             fake.send_text(CHAT, f"secret words {number}")
@@ -569,12 +596,14 @@ async def test_after_an_outage_people_are_answered_while_old_chats_are_still_bei
     with HeldDeletes(clock) as fake:
         settings = settings_for(fake, tmp_path)
         fake.release.set()
-        async with running_bot(fake, settings, clock) as bot:
+        async with running_bot(fake, settings, clock, in_process=False) as bot:
             await bot.say("/start")
             await bot.tap("No, not right now")
         clock.advance(minutes=20)  # the bot was down while this chat's time ran out
         fake.release.clear()
-        async with running_bot(fake, settings, clock, wait_for_start_up_sweep=False) as bot:
+        async with running_bot(
+            fake, settings, clock, wait_for_start_up_sweep=False, in_process=False
+        ) as bot:
             await bot.say("/start", chat=other)
             assert "First, are you in danger right now?" in bot.text(other)
             assert not bot.channel.swept_at_start.is_set()  # still clearing the old chat

@@ -48,7 +48,7 @@ async def bot(fake: ReliableFake, tmp_path: Path, clock: FakeClock) -> AsyncIter
     settings = settings_for(fake, tmp_path, owner_ids=frozenset({OWNER}))
     # Many presses in one chat: the flood guard (tested on its own) is opened wide here.
     processor = PerChatUpdateProcessor(rate=1000.0, burst=100)
-    async with running_bot(fake, settings, clock, processor) as running:
+    async with running_bot(fake, settings, clock, processor, in_process=False) as running:
         yield running
 
 

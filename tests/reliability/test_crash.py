@@ -25,7 +25,7 @@ def fake(clock: FakeClock) -> Iterator[FakeBotApi]:
 
 @pytest.fixture
 async def bot(fake: FakeBotApi, tmp_path: Path, clock: FakeClock) -> AsyncIterator[Running]:
-    async with running_bot(fake, settings_for(fake, tmp_path), clock) as running:
+    async with running_bot(fake, settings_for(fake, tmp_path), clock, in_process=False) as running:
         yield running
 
 
