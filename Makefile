@@ -44,8 +44,9 @@ flows-check: $(STAMP)
 flows-graph: $(STAMP)
 	$(BIN)/python -m bot flows graph > docs/flows.md
 
+# On every core: each test makes its own files, ports and bots, so they run side by side.
 pytest: $(STAMP) translations
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto
 
 test: translations lint typecheck flows-check pytest
 

@@ -127,6 +127,35 @@ async def test_an_admin_button_with_nonsense_is_refused_clearly(
     assert fake.answered_callbacks[query] == "That button has expired. Send /admin for the menu."
 
 
+@pytest.mark.parametrize(
+    "data",
+    ["a:save", "a:edit", "a:field:name", "a:doimport", "a:history", "a:rmeditor:x", "a:all:x"],
+)
+async def test_a_button_pressed_where_it_no_longer_applies_changes_nothing(
+    bot: Running, fake: FakeBotApi, tmp_path: Path, data: str
+) -> None:
+    """Each admin button is valid only in the places its rule names (a save only while a
+    change waits for confirmation): from the menu, each of these is an expired button."""
+    before = stored(tmp_path / "telegram.db", "samaritans")
+    await bot.say("/admin", chat=OWNER)
+    sent = len(bot.bot_messages(OWNER))
+    query = await bot.press(bot.live(OWNER).message_id, data, chat=OWNER)
+    assert fake.answered_callbacks[query] == "That button has expired. Send /admin for the menu."
+    assert len(bot.bot_messages(OWNER)) == sent
+    assert stored(tmp_path / "telegram.db", "samaritans") == before
+
+
+def test_every_admin_button_the_chat_offers_has_a_rule() -> None:
+    import re
+
+    from bot.channels.telegram import admin
+
+    source = Path(admin.__file__).read_text(encoding="utf-8")
+    offered = set(re.findall(r'_button\(.*?, f?"([a-z]+)[:"]', source))
+    assert {"menu", "save", "rmeditor", "view"} <= offered  # the pattern still finds them
+    assert offered <= set(admin.BUTTONS), offered - set(admin.BUTTONS)
+
+
 # -- editing ------------------------------------------------------------
 
 
