@@ -131,7 +131,7 @@ async def running_bot(
         clock=clock,
         sleep=sleep,
         processor=processor,
-        timeout=1.0,
+        timeout=10.0,  # over HTTP: generous, so a busy machine is not taken for a fault
         on_channel=channels.append,
         freeze_start_up=freeze_start_up,
         requests=(InProcessRequest(fake), InProcessRequest(fake)) if in_process else None,

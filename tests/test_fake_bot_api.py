@@ -538,3 +538,20 @@ def test_wait_for_reports_recent_requests_on_timeout(fake: FakeBotApi) -> None:
 
     with pytest.raises(AssertionError, match=r'sendMessage -> 400 Bad Request: parameter "text"'):
         fake.wait_for(lambda f: bool(f.chat(1)), timeout=0.05)
+
+
+PERSON = 424242
+
+
+def test_deleting_a_message_already_gone_fails_without_blaming_the_bot(fake: FakeBotApi) -> None:
+    """Telegram answers 400 either way; but a message already deleted (by the person, or by a
+    deletion that got there first) is a race no bot can always avoid, while an id that never
+    existed is the bot's own mistake."""
+    message_id = fake.send_text(PERSON, "hello")
+    assert call(fake, "deleteMessage", chat_id=PERSON, message_id=message_id).status_code == 200
+    again = call(fake, "deleteMessage", chat_id=PERSON, message_id=message_id)
+    assert again.status_code == 400 and "not found" in again.json()["description"]
+    assert fake.refused == []
+    never = call(fake, "deleteMessage", chat_id=PERSON, message_id=message_id + 50)
+    assert never.status_code == 400
+    assert [r.params["message_id"] for r in fake.refused] == [message_id + 50]

@@ -608,6 +608,6 @@ async def test_after_an_outage_people_are_answered_while_old_chats_are_still_bei
             assert "First, are you in danger right now?" in bot.text(other)
             assert not bot.channel.swept_at_start.is_set()  # still clearing the old chat
             fake.release.set()
-            await asyncio.wait_for(bot.channel.swept_at_start.wait(), 10)
+            await asyncio.wait_for(bot.channel.swept_at_start.wait(), PATIENCE)
             assert fake.chat(CHAT) == []
         assert fake.refused == []

@@ -726,7 +726,7 @@ class FakeBotApi:
 
     # -- waiting ----------------------------------------------------------------------------
 
-    def wait_for(self, predicate: Predicate, timeout: float = 10) -> None:
+    def wait_for(self, predicate: Predicate, timeout: float = 60) -> None:
         """Block until `predicate(self)` holds; re-checked after every request and change."""
         deadline = time.monotonic() + timeout
         with self._cond:
@@ -736,7 +736,7 @@ class FakeBotApi:
                     raise AssertionError(self._timeout_report(predicate, timeout))
                 self._cond.wait(remaining)
 
-    async def until(self, predicate: Predicate, timeout: float = 10) -> None:  # noqa: ASYNC109
+    async def until(self, predicate: Predicate, timeout: float = 60) -> None:  # noqa: ASYNC109
         """`wait_for` for asyncio tests, without blocking the event loop the bot runs on.
 
         The `timeout` argument mirrors `wait_for` (it bounds the wait in the worker thread),
@@ -1225,6 +1225,12 @@ class FakeBotApi:
         chat_id = self._chat_id(params)
         with self._cond:
             problem = self._deletion_problem(chat_id, params["message_id"])
+            stored = self._messages.get(chat_id, {}).get(params["message_id"])
+            if problem is not None and stored is not None and stored.deleted:
+                # Already gone (the person deleted it, or another deletion got there first):
+                # Telegram says so, but no bot can always know beforehand, so it is not counted
+                # as a request a careful bot would never send.
+                raise RequestError(400, f"Bad Request: {problem}", refused=False)
             if problem is not None:
                 raise bad_request(problem)
             self._delete(chat_id, params["message_id"])

@@ -289,7 +289,7 @@ async def serve(
     await app.start()
     # The start-up sweep runs alongside the first replies; tests begin once it is done, as
     # they did when it ran before polling (tests/test_telegram_e2e.py checks it need not).
-    await asyncio.wait_for(channels[0].swept_at_start.wait(), 30)
+    await asyncio.wait_for(channels[0].swept_at_start.wait(), 120)
     try:
         yield app, channels[0]
     finally:
