@@ -3,6 +3,7 @@
 python -m bench              # the full run, a few minutes
 python -m bench --quick      # tiny sizes, seconds: checks that everything still runs
 python -m bench --out FILE   # write the report elsewhere (--out - : print only)
+python -m bench --notes-only # put bench/notes.md, as it is now, into the report written last
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from .report import (
     paced_label,
     render_markdown,
     render_table,
+    with_new_notes,
 )
 from .scenarios import load_scripts
 from .sizes import FULL, QUICK, Sizes
@@ -71,8 +73,8 @@ def run(sizes: Sizes, workdir: Path) -> Results:
         (THROUGHPUT, THROUGHPUT, None),
         (BASELINE, BASELINE, None),
     ]
-    for rate in sizes.paced_rates:
-        runs += [(kind, paced_label(kind, rate), rate) for kind in (THROUGHPUT, BASELINE)]
+    for paced in sizes.paced_rates:
+        runs += [(kind, paced_label(kind, paced), paced) for kind in (THROUGHPUT, BASELINE)]
     for kind, label, rate in runs:
         _say(f"end to end: {label} ...")
         # A saturated bot has a queue left at the end: it is stopped without waiting long.
@@ -161,7 +163,17 @@ def main(argv: list[str] | None = None) -> int:
         default=str(ROOT / "docs" / "benchmarks.md"),
         help="where to write the report ('-' to only print the table)",
     )
+    parser.add_argument(
+        "--notes-only",
+        action="store_true",
+        help="run nothing: only bring the report's notes up to date with bench/notes.md",
+    )
     args = parser.parse_args(argv)
+    if args.notes_only:
+        out = Path(args.out)
+        out.write_text(with_new_notes(out.read_text(encoding="utf-8")), encoding="utf-8")
+        _say(f"wrote the notes into {out}")
+        return 0
     sizes = QUICK if args.quick else FULL
     started = time.monotonic()
     (ROOT / "var").mkdir(exist_ok=True)

@@ -553,7 +553,7 @@ def load(
     cpu_timer = threading.Timer(warmup, mark_cpu)
     cpu_timer.start()
     # The fake and the people share this process. A full collection of its heap (every
-    # request the fake has recorded) stalls the fake for 100 ms or more, which would show as
+    # request the fake has recorded) stalls the fake for a long while, which would show as
     # the bot's latency: the collector is kept off for the run.
     gc.freeze()
     gc.disable()

@@ -32,6 +32,7 @@ from pathlib import Path
 
 from bot.app import load_spec
 from bot.store.sqlite import SqliteStore
+from tests.fakebot import FakeBotApi
 
 from . import e2e
 from .common import FLOWS
@@ -190,7 +191,7 @@ def measure(
     return MemoryResult(stored, rss, idle, start_seconds, result.handled)
 
 
-def _idle_chats_cleared(fake: e2e.LoadFake, idle: int) -> list[float]:
+def _idle_chats_cleared(fake: FakeBotApi, idle: int) -> list[float]:
     """When each deleteMessages for one of the idle chats reached the fake."""
     first, last = FIRST_STORED, FIRST_STORED + idle
     return [

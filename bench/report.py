@@ -17,6 +17,7 @@ from .storage_bench import StorageResult
 from .wipe_bench import WipeResult
 
 NOTES = Path(__file__).with_name("notes.md")
+NOTES_MARK = "<!-- What follows is bench/notes.md, kept by hand. -->"
 
 # The targets, on this 2-core machine against the fake Bot API on loopback, every step
 # committed to disk. Each applies to the run of the size it names (a --quick run has none).
@@ -497,9 +498,19 @@ def render_markdown(r: Results, quick: bool = False) -> str:
         "services on average.",
         "",
     ]
+    out.append(NOTES_MARK)
     if NOTES.exists():
         out += [NOTES.read_text(encoding="utf-8").rstrip(), ""]
     return "\n".join(out)
+
+
+def with_new_notes(markdown: str) -> str:
+    """A report written before with the notes of bench/notes.md as they are now."""
+    figures_part, found, _old = markdown.partition(NOTES_MARK)
+    if not found:
+        raise ValueError("not a report written by `python -m bench` (no notes mark)")
+    notes = NOTES.read_text(encoding="utf-8").rstrip() if NOTES.exists() else ""
+    return "\n".join([figures_part + NOTES_MARK, notes, ""])
 
 
 def _few(samples: tuple[tuple[int, int], ...], most: int = 7) -> list[tuple[int, int]]:

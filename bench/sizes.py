@@ -31,7 +31,7 @@ class Sizes:
     memory_seconds: float = 4.0
     outage_idle: int = 1000  # conversations left idle while the bot was down
     sweep_idle: int = 100_000  # the same, many more: memory and first deletion while it sweeps
-    sweep_seconds: float = 30.0  # how long the sweep is watched (of the 5 minutes it takes)
+    sweep_seconds: float = 30.0  # how long the sweep is watched (a part, enough for a slope)
 
 
 FULL = Sizes()

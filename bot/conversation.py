@@ -87,14 +87,16 @@ class Conversations:
         self.idle_after = idle_after
         self.directory = directory
 
-    async def _refresh_directory(self, tx: Transaction) -> None:
-        """Pick up a directory changed by an import or an edit, before the step that uses it."""
+    async def _refresh_directory(self) -> None:
+        """Pick up a directory changed by an import or an edit, before the step that uses it.
+        Asked before the step's own transaction, so the writer is not held for it."""
         if self.directory is None:
             return
-        stored = await tx.directory_version()
-        if stored != self.directory.version:
-            data = await tx.load_directory()
-            self.directory.replace(DirectoryIndex(data.areas, data.services), stored)
+        async with self.store.read() as tx:
+            stored = await tx.directory_version()
+            if stored != self.directory.version:
+                data = await tx.load_directory()
+                self.directory.replace(DirectoryIndex(data.areas, data.services), stored)
 
     def _idle(self, session: Session, now: datetime) -> bool:
         return session.updated_at is not None and now - session.updated_at >= self.idle_after
@@ -137,8 +139,8 @@ class Conversations:
                 pending.append(PendingWipe(wipe_id, chat_key, tuple(messages), now))
 
         cleared = False
+        await self._refresh_directory()
         async with self.store.transaction() as tx:
-            await self._refresh_directory(tx)
             session = await tx.load_session(chat_key)
             if session is not None and self._idle(session, now):
                 await tx.delete_session(chat_key)

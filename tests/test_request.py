@@ -400,11 +400,24 @@ async def test_no_proxy_and_all_proxy(
         assert len(fake.calls) == 2  # directly: `initialize` and the call
         monkeypatch.delenv("HTTP_PROXY")
         monkeypatch.delenv("NO_PROXY")
-        monkeypatch.setenv("ALL_PROXY", address)  # which aiohttp does not read
+        monkeypatch.setenv("ALL_PROXY", address)  # for every scheme
         async with bot_for(server, AiohttpRequest()) as bot:
             await bot.get_me()
-        assert heard == []
-        assert len(fake.calls) == 4
+        assert len(heard) == 2  # through the proxy: `initialize` and the call
+        assert len(fake.calls) == 2
+
+
+async def test_a_proxy_aiohttp_cannot_use_is_reported_and_left_alone(
+    monkeypatch: pytest.MonkeyPatch,
+    api: tuple[FakeApi, TestServer],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    fake, server = api
+    monkeypatch.setenv("ALL_PROXY", "socks5://user:password@127.0.0.1:1080")
+    async with bot_for(server, AiohttpRequest()) as bot:
+        await bot.get_me()
+    assert len(fake.calls) == 2  # directly
+    assert "socks" in caplog.text and "password" not in caplog.text
 
 
 async def test_https_proxy_is_asked_to_tunnel(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -415,12 +428,13 @@ async def test_https_proxy_is_asked_to_tunnel(monkeypatch: pytest.MonkeyPatch) -
         writer.write(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
         await writer.drain()
 
-    async with raw_server(refuse) as port, started(AiohttpRequest()) as request:
+    async with raw_server(refuse) as port:
         monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{port}")
-        with pytest.raises(NetworkError) as refused:
-            await within(
-                10, request.do_request(f"https://api.telegram.org/bot{TOKEN}/getMe", "POST")
-            )
+        async with started(AiohttpRequest()) as request:
+            with pytest.raises(NetworkError) as refused:
+                await within(
+                    10, request.do_request(f"https://api.telegram.org/bot{TOKEN}/getMe", "POST")
+                )
     assert heard[0].startswith(b"CONNECT api.telegram.org:443 ")
     assert SECRET not in str(refused.value)
 

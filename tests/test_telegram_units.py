@@ -179,3 +179,15 @@ def test_the_redaction_filter_hides_tokens_secrets_and_chat_ids() -> None:
     assert "987654321" not in out and "5550001234" not in out
     assert out.count(REDACTED) >= 5
     assert EventKind.BUTTON  # the module imports cleanly alongside the engine
+
+
+async def test_a_chat_turn_taken_by_the_sweep_leaves_nothing_behind() -> None:
+    """The sweep takes the turn of every chat it clears: with 100,000 chats left idle, an entry
+    kept for each would grow without end."""
+    from bot.channels.telegram.flood import PerChatUpdateProcessor
+
+    processor = PerChatUpdateProcessor()
+    for chat_id in range(1000):
+        async with processor.chat_turn(chat_id):
+            pass
+    assert processor.waiting_chats == 0

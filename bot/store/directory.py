@@ -66,10 +66,15 @@ class DirectoryRows:
         return not await self.conn.execute_fetchall("SELECT 1 FROM services LIMIT 1")
 
     async def load_directory(self) -> DirectoryData:
-        areas = await self.conn.execute_fetchall(AREAS_SQL.format(schema=""))
-        services = await self.conn.execute_fetchall(SERVICES_SQL.format(schema=""))
+        # One statement, so that it reads one consistent state even outside a transaction.
+        rows = await self.conn.execute_fetchall(
+            f"SELECT 'area', data FROM ({AREAS_SQL.format(schema='')})"
+            f" UNION ALL SELECT 'service', data FROM ({SERVICES_SQL.format(schema='')})"
+        )
         return directory_from_rows(
-            (str(row[0]) for row in areas), (str(row[0]) for row in services), "database"
+            (str(data) for kind, data in rows if kind == "area"),
+            (str(data) for kind, data in rows if kind == "service"),
+            "database",
         )
 
     async def service_versions(self) -> dict[str, int]:

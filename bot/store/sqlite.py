@@ -3,7 +3,8 @@
 Two connections, each with its own thread (aiosqlite's): one writes, one only reads. Units of
 work that may write take turns on the writer (`BEGIN IMMEDIATE` ... `COMMIT`), so a step and
 its session row are committed together or not at all; reads (is this user an editor?) go to
-the reader and never wait behind a write.
+the reader, each statement seeing what was committed when it runs, and never wait behind a
+write.
 """
 
 from __future__ import annotations
@@ -84,24 +85,23 @@ class SqliteStore:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Transaction]:
-        async with self._write_turn, self._unit(self._writer, "BEGIN IMMEDIATE", True) as tx:
+        async with self._write_turn, self._unit() as tx:
             yield tx
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[Transaction]:
-        async with self._read_turn, self._unit(self._reader, "BEGIN", commit=False) as tx:
-            yield tx
+        # No transaction: the questions asked this way are one statement each, and a
+        # statement on its own sees everything committed before it.
+        async with self._read_turn:
+            yield SqliteTransaction(self._reader)
 
-    @staticmethod
     @asynccontextmanager
-    async def _unit(
-        conn: aiosqlite.Connection, begin: str, commit: bool
-    ) -> AsyncIterator[Transaction]:
+    async def _unit(self) -> AsyncIterator[Transaction]:
+        conn = self._writer
         try:
-            await conn.execute(begin)
+            await conn.execute("BEGIN IMMEDIATE")
             yield SqliteTransaction(conn)
-            # A read ends the same way: its snapshot is let go.
-            await (conn.commit() if commit else conn.rollback())
+            await conn.commit()
         except BaseException:
             # Also when cancelled: aiosqlite runs calls in order on its thread, so this comes
             # after a BEGIN or COMMIT still queued then (and is a no-op after a COMMIT): no

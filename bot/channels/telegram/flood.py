@@ -70,6 +70,11 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
     async def shutdown(self) -> None:
         self._chats.clear()
 
+    @property
+    def waiting_chats(self) -> int:
+        """Chats with anything kept for them (a turn taken or waited for, a bucket refilling)."""
+        return len(self._chats)
+
     def _queue(self, chat_id: int) -> _ChatQueue:
         return self._chats.setdefault(chat_id, _ChatQueue(tokens=float(self.burst)))
 
@@ -84,6 +89,14 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
                 yield
         finally:
             chat.pending -= 1
+            # The sweep takes the turn of every chat it clears, most of them silent for long:
+            # nothing is kept for a chat that has nothing going on.
+            if chat.pending == 0 and self._refilled(chat, asyncio.get_running_loop().time()):
+                self._chats.pop(chat_id, None)
+
+    def _refilled(self, chat: _ChatQueue, now: float) -> bool:
+        """Its bucket would be full again: forgetting it changes nothing."""
+        return now - chat.refreshed >= self.burst / self.rate
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
         chat_id = self._chat_id(update)
@@ -111,9 +124,8 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
     def _prune(self) -> None:
         """Forget idle chats whose bucket has refilled: they would start full anyway."""
         now = asyncio.get_running_loop().time()
-        full_after = self.burst / self.rate
         for chat_id, chat in list(self._chats.items()):
-            if chat.pending == 0 and now - chat.refreshed >= full_after:
+            if chat.pending == 0 and self._refilled(chat, now):
                 del self._chats[chat_id]
 
     async def _take_token(self, chat: _ChatQueue) -> None:

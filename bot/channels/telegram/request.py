@@ -7,18 +7,26 @@ so that `Sender` retries, waits and gives up the same way: a timeout is `TimedOu
 else that goes wrong on the way is `NetworkError`, and every answer, whatever its status, goes
 back for python-telegram-bot to read.
 
-Proxies come from the environment as aiohttp reads it (`trust_env`): HTTP_PROXY for http://
-URLs, HTTPS_PROXY for https:// ones (through an http:// proxy, with CONNECT), NO_PROXY for
-hosts to reach directly; lower-case names win over upper-case ones. aiohttp ignores ALL_PROXY,
-and proxies given with an https:// URL. It also takes credentials from ~/.netrc (or $NETRC).
+Proxies come from the standard variables, read once when the session starts (with the
+standard library's `urllib.request.getproxies_environment`, the same rules as curl and
+requests): HTTPS_PROXY for https:// URLs (through an http:// proxy, with CONNECT), HTTP_PROXY
+for http:// ones, ALL_PROXY for either, NO_PROXY for hosts to reach directly. aiohttp's own
+`trust_env` reads them (and ~/.netrc) again on every request, in worker threads: about a fifth
+of the bot's CPU under load (bench/notes.md), for settings that never change while it runs.
+aiohttp speaks to http:// proxies only; another kind (socks5://) is reported and not used.
 """
 
 from __future__ import annotations
 
 import asyncio
 import io
+import logging
 import ssl
+import urllib.request
+from collections.abc import Callable
+from functools import cache
 from typing import Final
+from urllib.parse import urlsplit
 
 import aiohttp
 from telegram.error import NetworkError, TimedOut
@@ -30,6 +38,7 @@ MAX_RESPONSE_BYTES: Final = 50 * 1024 * 1024
 _PIECE: Final = 64 * 1024
 # What python-telegram-bot passes for a timeout the caller did not set.
 _Unset: Final = type(BaseRequest.DEFAULT_NONE)
+log = logging.getLogger(__name__)
 
 
 class AiohttpRequest(BaseRequest):
@@ -51,6 +60,7 @@ class AiohttpRequest(BaseRequest):
         self._write, self._media_write = write_timeout, media_write_timeout
         self._limit = max_response_bytes
         self._session: aiohttp.ClientSession | None = None
+        self._proxy_for: Callable[[str], str | None] = _no_proxy
 
     @property
     def read_timeout(self) -> float | None:
@@ -65,9 +75,8 @@ class AiohttpRequest(BaseRequest):
                 keepalive_timeout=5.0,
             )
             headers = {"User-Agent": self.USER_AGENT}
-            self._session = aiohttp.ClientSession(
-                connector=connector, headers=headers, trust_env=True
-            )
+            self._proxy_for = _proxies_from_environment()
+            self._session = aiohttp.ClientSession(connector=connector, headers=headers)
 
     async def shutdown(self) -> None:
         if self._session is not None:
@@ -113,7 +122,12 @@ class AiohttpRequest(BaseRequest):
             # head, the request has the time of all its steps together.
             async with asyncio.timeout(_sum(pool, connect, write, read)):
                 response = await session.request(
-                    method, url, data=body, timeout=timeout, allow_redirects=False
+                    method,
+                    url,
+                    data=body,
+                    timeout=timeout,
+                    allow_redirects=False,
+                    proxy=self._proxy_for(url),
                 )
             async with response:
                 if (response.content_length or 0) > self._limit:
@@ -132,6 +146,32 @@ class AiohttpRequest(BaseRequest):
             raise TimedOut from None
         except (aiohttp.ClientError, OSError) as exc:
             raise NetworkError(f"Bot API request failed: {_what(exc)}") from None
+
+
+def _no_proxy(_url: str) -> str | None:
+    return None
+
+
+def _proxies_from_environment() -> Callable[[str], str | None]:
+    """Which proxy (if any) serves a URL, by the environment as it is now."""
+    proxies = urllib.request.getproxies_environment()
+
+    @cache
+    def proxy_for(scheme: str, host: str) -> str | None:
+        chosen = proxies.get(scheme) or proxies.get("all")
+        if not chosen or urllib.request.proxy_bypass(host, proxies):
+            return None
+        if not chosen.lower().startswith("http://"):
+            # The address may hold a password: only its kind is said.
+            log.warning("a %s proxy is set, which aiohttp cannot use: going direct", chosen[:5])
+            return None
+        return chosen
+
+    def for_url(url: str) -> str | None:
+        parts = urlsplit(url)
+        return proxy_for(parts.scheme, parts.hostname or "")
+
+    return for_url
 
 
 def _tls() -> ssl.SSLContext:
