@@ -98,6 +98,12 @@ class Conversations:
                 data = await tx.load_directory()
                 self.directory.replace(DirectoryIndex(data.areas, data.services), stored)
 
+    def is_urgent(self, event: Event) -> bool:
+        """A quick exit or "I'm in danger now": the ways out on every message, which go before
+        everyone else's steps."""
+        way_out = self.engine.spec.ways_out.get(event.trigger)
+        return event.from_state is None and way_out is not None and way_out.as_button
+
     def _idle(self, session: Session, now: datetime) -> bool:
         return session.updated_at is not None and now - session.updated_at >= self.idle_after
 
@@ -139,8 +145,9 @@ class Conversations:
                 pending.append(PendingWipe(wipe_id, chat_key, tuple(messages), now))
 
         cleared = False
+        urgent = self.is_urgent(event)
         await self._refresh_directory()
-        async with self.store.transaction() as tx:
+        async with self.store.transaction(urgent) as tx:
             session = await tx.load_session(chat_key)
             if session is not None and self._idle(session, now):
                 await tx.delete_session(chat_key)
@@ -172,7 +179,7 @@ class Conversations:
             else:
                 await tx.save_session(session, now)
         if cleared or reply.ends_session:
-            await self.store.scrub()
+            await self.store.scrub(urgent)
         if cleared:
             notice = self.engine.message("idle_cleared")
             reply = dataclasses.replace(reply, notices=(notice, *reply.notices))

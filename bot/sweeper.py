@@ -15,12 +15,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from bot.conversation import london_day
 from bot.engine.context import Clock
+from bot.engine.model import Tracked
 from bot.store.interface import PendingWipe, Store
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,13 @@ BATCH = 100  # conversations ended, or wipes read, per transaction
 ChatTurn = Callable[[str], contextlib.AbstractAsyncContextManager[None]]
 # Delete a wipe's messages from the chat; raising leaves it to be tried again next sweep.
 CarryOut = Callable[[PendingWipe], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class LaterWipe:
+    chat_key: str
+    messages: tuple[Tracked, ...]
+    due_at: datetime
 
 
 @contextlib.asynccontextmanager
@@ -141,7 +149,14 @@ class Sweeper:
             return False
         return True
 
-    async def done(self, pending: PendingWipe) -> None:
-        async with self.store.transaction() as tx:
-            await tx.wipe_done(pending.id)
-        await self.store.scrub()
+    async def done(
+        self, *carried: PendingWipe, later: Sequence[LaterWipe] = (), urgent: bool = False
+    ) -> None:
+        """These wipes have been carried out; `later`, messages to delete once their time
+        comes (a farewell), recorded in the same unit of work."""
+        async with self.store.transaction(urgent) as tx:
+            for pending in carried:
+                await tx.wipe_done(pending.id)
+            for wipe in later:
+                await tx.add_wipe(wipe.chat_key, list(wipe.messages), wipe.due_at)
+        await self.store.scrub(urgent)

@@ -55,6 +55,18 @@ class Tracked:
 
     message_id: int
     sent_at: int  # unix seconds, as the chat's server dated it: deletion ends at 48 hours
+    # Already deleted (the person's typed words, once read): kept only because no reply can
+    # have an id below it, so a wipe's run of ids starts no later than the first reply.
+    gone: bool = False
+
+    def encoded(self) -> list[int]:
+        return [self.message_id, self.sent_at, 1] if self.gone else [self.message_id, self.sent_at]
+
+    @staticmethod
+    def decoded(raw: object) -> Tracked | None:
+        if not isinstance(raw, list) or len(raw) < 2:
+            return None
+        return Tracked(int(raw[0]), int(raw[1]), len(raw) > 2 and bool(raw[2]))
 
 
 @dataclass
@@ -80,8 +92,7 @@ class Session:
         return json.dumps(self.answers, sort_keys=True, separators=(",", ":"))
 
     def messages_json(self) -> str:
-        pairs = [[m.message_id, m.sent_at] for m in self.messages]
-        return json.dumps(pairs, separators=(",", ":"))
+        return json.dumps([m.encoded() for m in self.messages], separators=(",", ":"))
 
     def flags_json(self) -> str:
         return json.dumps(sorted(set(self.flags)), separators=(",", ":"))
@@ -96,7 +107,7 @@ class Session:
         value: Any = json.loads(raw or "[]")
         if not isinstance(value, list):
             return []
-        return [Tracked(int(pair[0]), int(pair[1])) for pair in value if isinstance(pair, list)]
+        return [m for m in map(Tracked.decoded, value) if m is not None]
 
     @staticmethod
     def decode_flags(raw: str) -> list[str]:

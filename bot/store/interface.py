@@ -170,13 +170,14 @@ class Transaction(Protocol):
 
 
 class Store(Protocol):
-    def transaction(self) -> AbstractAsyncContextManager[Transaction]:
-        """A unit of work that may write; units of work never interleave."""
+    def transaction(self, urgent: bool = False) -> AbstractAsyncContextManager[Transaction]:
+        """A unit of work that may write; units of work never interleave. An `urgent` one (a
+        quick exit, "I'm in danger now") goes before those waiting that are not."""
 
     def read(self) -> AbstractAsyncContextManager[Transaction]:
         """A unit of work that only reads (and never waits behind a writer)."""
 
-    async def scrub(self) -> None:
+    async def scrub(self, urgent: bool = False) -> None:
         """Make what was just erased unrecoverable from the database's side files."""
 
     async def close(self) -> None: ...

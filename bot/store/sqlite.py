@@ -24,6 +24,7 @@ from bot.store.interface import Transaction
 from bot.store.schema import migrate, schema_version
 from bot.store.sessions import SessionRows
 from bot.store.stats import CountRows
+from bot.store.turns import Turns
 from bot.store.wipes import WipeRows
 
 BUSY_TIMEOUT_MS = 5000
@@ -55,7 +56,7 @@ class SqliteStore:
         self.path = path
         self._writer = writer
         self._reader = reader
-        self._write_turn = asyncio.Lock()
+        self._write_turns = Turns()
         self._read_turn = asyncio.Lock()
 
     @classmethod
@@ -84,8 +85,8 @@ class SqliteStore:
         return cls(path, writer, reader)
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Transaction]:
-        async with self._write_turn, self._unit() as tx:
+    async def transaction(self, urgent: bool = False) -> AsyncIterator[Transaction]:
+        async with self._write_turns.turn(urgent), self._unit() as tx:
             yield tx
 
     @asynccontextmanager
@@ -109,10 +110,10 @@ class SqliteStore:
             await asyncio.shield(conn.rollback())
             raise
 
-    async def scrub(self) -> None:
+    async def scrub(self, urgent: bool = False) -> None:
         """Fold the write-ahead log into the database and empty it, so erased rows do not
         linger in the -wal file (secure_delete then zeroes them in the main file)."""
-        async with self._write_turn:
+        async with self._write_turns.turn(urgent):
             await self._writer.execute_fetchall("PRAGMA wal_checkpoint(TRUNCATE)")
 
     async def schema_version(self) -> int:

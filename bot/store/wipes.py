@@ -20,7 +20,7 @@ class WipeRows:
     ) -> int | None:
         if not messages:
             return None
-        pairs = json.dumps([[m.message_id, m.sent_at] for m in messages], separators=(",", ":"))
+        pairs = json.dumps([m.encoded() for m in messages], separators=(",", ":"))
         cursor = await self.conn.execute(
             "INSERT INTO pending_wipes (chat_key, messages, due_at) VALUES (?, ?, ?)",
             (chat_key, pairs, due_at.isoformat()),

@@ -18,6 +18,7 @@ after the idle time, nothing at all.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -367,6 +368,19 @@ class CrashRun:
             self.figures.errors.append(f"{when}: chat {chat} still shows {wrong}")
             self.figures.leftovers += len(wrong)
 
+    def check_exit(self, chat: int) -> None:
+        """The farewell comes first and the chat is cleared up to it: wait for the clearing
+        (a condition, not a time). A kill before it is done leaves the rest to the restart's
+        sweep, which the final check holds to an empty chat."""
+        with contextlib.suppress(AssertionError):  # not cleared in time: reported below
+            self.fake.wait_for(
+                lambda _f: not self.leftovers(chat, True) or self.killer.killed.is_set(),
+                timeout=REPLY_TIMEOUT,
+            )
+        if self.killer.killed.is_set() and self.leftovers(chat, True):
+            return
+        self.check_left(chat, True, f"kill {self.figures.kills}, quick exit")
+
     def cycle(self, tracked_before: dict[int, set[int]]) -> dict[int, set[int]]:
         """Start the bot, play until it is killed, check the database."""
         rng = self.rng
@@ -393,7 +407,7 @@ class CrashRun:
             for person in self.people:
                 if person.just_left:
                     person.just_left = False
-                    self.check_left(person.chat, True, f"kill {self.figures.kills}, quick exit")
+                    self.check_exit(person.chat)
         self.figures.kills += 1
         self.figures.kills_by_phase[phase] += 1
         self.figures.kills_by_method[self.killer.method] += 1

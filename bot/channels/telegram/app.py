@@ -89,6 +89,7 @@ def build_application(
     # A quick exit is never dropped by the flood guard, and the idle sweep waits its turn in
     # a chat so it never races a reply being sent there.
     processor.keep = channel.must_keep
+    processor.urgent = channel.is_urgent
     channel.chat_turn = processor.chat_turn
     health = WebServer()
 

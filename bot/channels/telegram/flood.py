@@ -1,5 +1,5 @@
 """Updates processed concurrently across chats, in order within a chat, and a flooding chat
-slowed down without slowing anyone else.
+slowed down without slowing anyone else; a way out first, whatever the chat was doing.
 
 Each chat has its own lock (so its updates run one at a time, in the order they came) and its
 own token bucket (so a burst is allowed, then one update per `1/rate` seconds). Only once a
@@ -9,6 +9,11 @@ their own bucket never hold up anyone else.
 A chat with more than `max_pending` updates waiting has the rest dropped, except those that
 must never be lost (`keep`, e.g. a quick exit). A dropped message is still deleted from the
 chat, and a dropped button press is still answered.
+
+An `urgent` update (a quick exit, "I'm in danger now") does not queue: it cancels what its
+chat is doing (a reply being sent, a flood-control wait) and drops what the chat was waiting
+to do, then runs at once, without waiting for a token or a worker's place. Two urgent updates
+of one chat still run in order.
 """
 
 from __future__ import annotations
@@ -33,11 +38,19 @@ ARRIVALS = 100_000
 
 
 @dataclass
+class _Handling:
+    urgent: bool
+    started: bool = False
+    superseded: bool = False
+
+
+@dataclass
 class _ChatQueue:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     pending: int = 0
     tokens: float = 0.0
     refreshed: float = 0.0
+    updates: dict[asyncio.Task[Any], _Handling] = field(default_factory=dict)
 
 
 def _never(_update: object) -> bool:
@@ -54,12 +67,15 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
         burst: int = 8,
         max_pending: int = 20,
         keep: Callable[[object], bool] = _never,
+        urgent: Callable[[object], bool] = _never,
     ) -> None:
         super().__init__(ARRIVALS)
         self.rate = rate
         self.burst = burst
         self.max_pending = max_pending
         self.keep = keep
+        self.urgent = urgent
+        self.superseded = 0  # updates dropped (or cut short) for a way out
         self._workers = asyncio.Semaphore(workers)
         self._chats: dict[int, _ChatQueue] = {}
         self.dropped = 0
@@ -105,21 +121,48 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
                 await coroutine
             return
         chat = self._queue(chat_id)
-        if chat.pending >= self.max_pending and not self.keep(update):
+        urgent = self.urgent(update)
+        if urgent:
+            self._supersede(chat)
+        elif chat.pending >= self.max_pending and not self.keep(update):
             self.dropped += 1
             self._close(coroutine)
             await self._clear_dropped(update)
             return
+        task = asyncio.current_task()
+        assert task is not None
+        handling = chat.updates[task] = _Handling(urgent)
         chat.pending += 1
         try:
             async with chat.lock:
-                await self._take_token(chat)
-                async with self._workers:
+                if urgent:
+                    handling.started = True
                     await coroutine
+                else:
+                    await self._take_token(chat)
+                    async with self._workers:
+                        handling.started = True
+                        await coroutine
+        except asyncio.CancelledError:
+            if not handling.superseded:
+                raise
+            task.uncancel()  # cancelled on purpose, for a way out: not an error
+            self.superseded += 1
+            if not handling.started:
+                self._close(coroutine)
+                await self._clear_dropped(update)
         finally:
             chat.pending -= 1
+            del chat.updates[task]
             if len(self._chats) > self.PRUNE_ABOVE:
                 self._prune()
+
+    def _supersede(self, chat: _ChatQueue) -> None:
+        """Cancel every update of the chat being handled or waiting, except urgent ones."""
+        for task, handling in chat.updates.items():
+            if not handling.urgent and not handling.superseded:
+                handling.superseded = True
+                task.cancel()
 
     def _prune(self) -> None:
         """Forget idle chats whose bucket has refilled: they would start full anyway."""

@@ -24,13 +24,14 @@ from bot.channels.telegram.admin import PREFIX as ADMIN_PREFIX
 from bot.channels.telegram.admin import AdminChat
 from bot.channels.telegram.render import Rendered, escape, parse_callback, render
 from bot.channels.telegram.sender import Blocked, GaveUp, Sender
-from bot.channels.telegram.wipe import Wiper, WipeReport
+from bot.channels.telegram.wipe import Wiper, WipeReport, too_old
 from bot.config import Settings
 from bot.conversation import Conversations, Outcome
 from bot.engine.context import Clock
 from bot.engine.model import Event, Tracked
 from bot.i18n import Translator, negotiate, translator
 from bot.store.interface import PendingWipe
+from bot.sweeper import LaterWipe
 
 log = logging.getLogger(__name__)
 
@@ -72,8 +73,8 @@ def counted(handler: Handler) -> Handler:
     return wrapper
 
 
-def _tracked(message: Message) -> Tracked:
-    return Tracked(message.message_id, int(message.date.timestamp()))
+def _tracked(message: Message, gone: bool = False) -> Tracked:
+    return Tracked(message.message_id, int(message.date.timestamp()), gone)
 
 
 def _bot_message(message: object, bot_id: int) -> Message | None:
@@ -171,21 +172,34 @@ class TelegramChannel:
         user = update.effective_user
         return negotiate(user.language_code if user else None, self.parts.locales)
 
+    def _way_out(self, update: object) -> str | None:
+        """The way out (its trigger) an update asks for, if it is one: a way-out button, its
+        command or its words."""
+        if not isinstance(update, Update) or self._pathways is None:
+            return None
+        if update.callback_query is not None:
+            event = parse_callback(update.callback_query.data)
+        elif update.message is not None and update.message.text:
+            event = interpret(update.message.text, None, (), self.parts.spec, self._tr("en"))
+        else:
+            return None
+        ways_out = self.parts.spec.ways_out
+        if event is None or event.from_state is not None or event.trigger not in ways_out:
+            return None
+        return event.trigger
+
     def must_keep(self, update: object) -> bool:
         """Updates the flood guard may never drop: a way out (quick exit above all), and news
         that the bot was blocked or added somewhere."""
-        if not isinstance(update, Update):
-            return False
-        if update.my_chat_member is not None:
+        if isinstance(update, Update) and update.my_chat_member is not None:
             return True
-        if update.callback_query is not None:
-            event = parse_callback(update.callback_query.data)
-            return event is not None and event.from_state is None
-        text = update.message.text if update.message is not None else None
-        if not text or self._pathways is None:
-            return False
-        event = interpret(text, None, (), self.parts.spec, self._tr("en"))
-        return event.from_state is None and event.trigger in self.parts.spec.ways_out
+        return self._way_out(update) is not None
+
+    def is_urgent(self, update: object) -> bool:
+        """A quick exit or "I'm in danger now" (the ways out on every message): it goes before
+        everything else the chat was doing or waiting to do, which is dropped."""
+        trigger = self._way_out(update)
+        return trigger is not None and self.parts.spec.ways_out[trigger].as_button
 
     # -- handlers -------------------------------------------------------------------------------
 
@@ -199,8 +213,7 @@ class TelegramChannel:
             return
         key = chat_key(chat.id)
         try:
-            # Delete what the person typed as soon as it has been read. Only a message that
-            # could not be deleted now is tracked, for the next wipe to try again.
+            # Delete what the person typed as soon as it has been read.
             gone = self.settings.delete_typed and await self._delete_typed(context.bot, message)
             typed = message.text or ""  # anything but text reads as "please use the buttons"
             locale = self._locale(update)
@@ -208,7 +221,8 @@ class TelegramChannel:
                 key,
                 await self._read_text(key, typed, locale),
                 locale,
-                incoming=None if gone else _tracked(message),
+                # Tracked even once deleted (as a bound: no reply can have an id below it).
+                incoming=_tracked(message, gone=gone),
                 note_once=TYPED_NOTE if gone else None,
             )
             await self._deliver(context.bot, chat.id, outcome, newest_id=message.message_id)
@@ -377,15 +391,11 @@ class TelegramChannel:
         """Wipe what the step ended, then show its reply. `pressed` is the message whose button
         was pressed (the step may be shown by editing it); `newest_id` the person's message."""
         reply, tr = outcome.reply, self._tr(outcome.reply.locale)
-        report = WipeReport(0, 0, 0)
-        for pending in outcome.wipes:
-            done = await self._carry_out(bot, chat_id, pending, newest_id or pressed)
-            report = WipeReport(
-                report.deleted + done.deleted, report.too_old + done.too_old, report.calls
-            )
         if outcome.ended:
-            await self._farewell(bot, chat_id, outcome, tr, report)
+            await self._farewell(bot, chat_id, outcome, tr, newest_id or pressed)
             return
+        for pending in outcome.wipes:  # a chat left idle, cleared as the person came back
+            await self._carry_out(bot, chat_id, pending, newest_id or pressed)
         if outcome.noted:
             reply = outcome.with_notice(self.parts.engine.message("typed_deleted"))
         footer = self.parts.engine.message("auto_clear", minutes=str(self.settings.idle_minutes))
@@ -446,26 +456,40 @@ class TelegramChannel:
             self._shown.pop(next(iter(self._shown)))
 
     async def _farewell(
-        self, bot: Bot, chat_id: int, outcome: Outcome, tr: Translator, report: WipeReport
+        self, bot: Bot, chat_id: int, outcome: Outcome, tr: Translator, newest_id: int | None
     ) -> None:
-        """After a quick exit: say honestly what could not be removed. The farewell itself is
-        deleted once the idle time has passed, so it does not linger as a trace; a cover
-        message, if configured, stays as the chat's last message."""
+        """After a quick exit: delete the conversation, then say honestly what could not be
+        removed. The farewell's own id bounds everything the bot may have sent before it, even
+        a reply whose answer was lost or that was cut short by the exit: anything between the
+        person's last message and the farewell goes too. The farewell itself is deleted once
+        the idle time has passed, so it does not linger as a trace; a cover message, if
+        configured, stays as the chat's last message."""
         self._shown.pop(chat_id, None)
+        now, key = self.clock(), chat_key(chat_id)
+        # If this fails, nothing claims the chat was cleared: the sweep tries again.
+        for pending in outcome.wipes:
+            await self._delete(bot, chat_id, pending, newest_id)
+        old = sum(too_old(pending.messages, now) for pending in outcome.wipes)
         parts = [
             tr.render(outcome.reply.text),
             tr.render(self.parts.engine.message("exit_telegram")),
         ]
-        if report.too_old:
-            parts.append(
-                tr.render(self.parts.engine.message("exit_too_old", count=str(report.too_old)))
-            )
+        if old:
+            parts.append(tr.render(self.parts.engine.message("exit_too_old", count=str(old))))
         farewell = await self._send(bot, chat_id, escape("\n\n".join(parts)))
-        if not outcome.reply.forgets:  # after /forget, not even this message's id is kept
-            await self.conversations.wipe_later(
-                chat_key(chat_id),
-                [_tracked(farewell)],
-                timedelta(minutes=self.settings.idle_minutes),
-            )
+        later: list[LaterWipe] = []
+        if outcome.wipes and newest_id is not None and farewell.message_id - 1 > newest_id:
+            # Sent after the person's last message and before the farewell: in flight when
+            # they left. Deleted now, or by the sweep if that fails.
+            gap = (Tracked(newest_id + 1, int(now.timestamp())),)
+            try:
+                await self.wiper.wipe(bot, chat_id, gap, now, farewell.message_id - 1)
+            except (Blocked, GaveUp):
+                ends = (*gap, Tracked(farewell.message_id - 1, int(now.timestamp())))
+                later.append(LaterWipe(key, ends, now))
+        if not outcome.reply.forgets:  # after /forget, not even the farewell's id is kept
+            due = now + timedelta(minutes=self.settings.idle_minutes)
+            later.append(LaterWipe(key, (_tracked(farewell),), due))
+        await self.pathways.sweeper.done(*outcome.wipes, later=later, urgent=True)
         if self.settings.cover_message:
             await self._send(bot, chat_id, escape(self.settings.cover_message))

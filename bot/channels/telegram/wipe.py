@@ -37,6 +37,13 @@ class WipeReport:
     calls: int  # Bot API calls made
 
 
+def too_old(messages: Sequence[Tracked], now: datetime) -> int:
+    """How many of these messages (still showing) Telegram will no longer let the bot
+    delete."""
+    cutoff = int((now - DELETE_WINDOW + MARGIN).timestamp())
+    return len({m.message_id for m in messages if m.sent_at < cutoff and not m.gone})
+
+
 class Wiper:
     def __init__(self, sender: Sender) -> None:
         self.sender = sender
@@ -52,14 +59,15 @@ class Wiper:
     ) -> WipeReport:
         cutoff = int((now - DELETE_WINDOW + MARGIN).timestamp())
         fresh = sorted({m.message_id for m in messages if m.sent_at >= cutoff})
-        too_old = len({m.message_id for m in messages}) - len(fresh)
-        ids = fresh
+        gone = {m.message_id for m in messages if m.gone}
+        showing = [i for i in fresh if i not in gone]  # as far as the bot knows
+        ids = showing
         if self.bulk and fresh:
             # Everything after the first fresh message is younger still: delete the whole run.
             last = max(fresh[-1], newest_id or 0)
             if last - fresh[0] < MAX_RUN:
                 ids = list(range(fresh[0], last + 1))
-        recorded = set(fresh)
+        recorded = set(showing)
         calls = 0
         for start in range(0, len(ids), BATCH):
             batch = ids[start : start + BATCH]
@@ -78,4 +86,4 @@ class Wiper:
                 # Already gone, or too old: nothing more to do for this one.
                 with contextlib.suppress(BadRequest):
                     await self.sender.call(bot.delete_message, chat_id, message_id)
-        return WipeReport(deleted=len(fresh), too_old=too_old, calls=calls)
+        return WipeReport(deleted=len(recorded), too_old=too_old(messages, now), calls=calls)

@@ -1,0 +1,62 @@
+"""Turns on the database writer: in order, urgent ones first, nothing lost to cancellation."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from bot.store.turns import Turns
+
+
+async def test_urgent_turns_go_before_waiting_ones_and_each_kind_keeps_its_order() -> None:
+    turns, order = Turns(), []
+    release = asyncio.Event()
+
+    async def holder() -> None:
+        async with turns.turn():
+            await release.wait()
+
+    async def take(name: str, urgent: bool) -> None:
+        async with turns.turn(urgent):
+            order.append(name)
+
+    first = asyncio.create_task(holder())
+    await asyncio.sleep(0)
+    waiting = [
+        asyncio.create_task(take(name, urgent))
+        for name, urgent in (
+            ("a", False),
+            ("b", False),
+            ("exit", True),
+            ("c", False),
+            ("danger", True),
+        )
+    ]
+    await asyncio.sleep(0)
+    release.set()
+    await asyncio.gather(first, *waiting)
+    assert order == ["exit", "danger", "a", "b", "c"]
+    assert not turns.held
+
+
+async def test_a_cancelled_waiter_never_keeps_the_turn() -> None:
+    turns = Turns()
+    release = asyncio.Event()
+
+    async def holder() -> None:
+        async with turns.turn():
+            await release.wait()
+
+    first = asyncio.create_task(holder())
+    await asyncio.sleep(0)
+    waiting = asyncio.create_task(turns.turn().__aenter__())
+    await asyncio.sleep(0)
+    waiting.cancel()
+    release.set()  # the turn is handed on as the waiter is cancelled
+    await first
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    async with turns.turn(urgent=True):  # free again
+        assert turns.held
+    assert not turns.held
