@@ -9,17 +9,20 @@ channel.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.directory.index import DirectoryIndex, LiveDirectory
+from bot.directory.validate import DirectoryError
 from bot.engine.context import Clock
 from bot.engine.machine import Engine
 from bot.engine.model import Button, Event, EventKind, Reply, Session, Text, Tracked
 from bot.store.interface import PendingWipe, Store, Transaction
 
 LONDON = ZoneInfo("Europe/London")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -94,9 +97,20 @@ class Conversations:
             return
         async with self.store.read() as tx:
             stored = await tx.directory_version()
-            if stored != self.directory.version:
+            if stored == self.directory.version:
+                return
+            try:
                 data = await tx.load_directory()
-                self.directory.replace(DirectoryIndex(data.areas, data.services), stored)
+            except DirectoryError as exc:
+                # Written by an older or outside tool without today's checks: people are
+                # still served, from the directory as it was (`doctor` names the problem).
+                log.warning(
+                    "the stored directory has %d problem(s); kept the last good one",
+                    len(exc.problems),
+                )
+                self.directory.version = stored
+                return
+        self.directory.replace(DirectoryIndex(data.areas, data.services), stored)
 
     def is_urgent(self, event: Event) -> bool:
         """A quick exit or "I'm in danger now": the ways out on every message, which go before

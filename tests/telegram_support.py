@@ -16,6 +16,7 @@ from telegram import Update
 from bot.channels.telegram.app import ALLOWED_UPDATES, TelegramApp, build_application
 from bot.channels.telegram.flood import PerChatUpdateProcessor
 from bot.channels.telegram.handlers import TelegramChannel
+from bot.channels.telegram.sender import Sleep
 from bot.config import Settings
 from tests.conftest import DIRECTORY, FLOWS, LOCALES, FakeClock
 from tests.fakebot import TOKEN, FakeBotApi
@@ -107,6 +108,8 @@ async def running_bot(
     wait_for_start_up_sweep: bool = True,
     in_process: bool = True,
     slow_start_up: float = 0.0,
+    sleep: Sleep | None = None,
+    network_timeout: float = 10.0,
 ) -> AsyncIterator[Running]:
     """The bot as `python -m bot run` starts it, with its clock and its sleeps under control.
 
@@ -115,11 +118,14 @@ async def running_bot(
     would. `in_process=False`: over real HTTP, the bot long-polling the fake on 127.0.0.1, for
     what depends on the network (faults in transit, floods as polled, the process itself).
     `slow_start_up`: seconds start-up takes beyond its own work (a slow disk or Bot API, say).
+    `sleep`: the bot's waits (flood control, retries); by default recorded and not waited.
     """
     sleeps: list[float] = []
 
-    async def sleep(seconds: float) -> None:
+    async def record(seconds: float) -> None:
         sleeps.append(seconds)
+        if sleep is not None:
+            await sleep(seconds)
 
     if processor is None:
         # A test taps as fast as the bot answers: the flood guard (tested on its own, with its
@@ -129,9 +135,10 @@ async def running_bot(
     app = build_application(
         settings,
         clock=clock,
-        sleep=sleep,
+        sleep=record,
         processor=processor,
-        timeout=10.0,  # over HTTP: generous, so a busy machine is not taken for a fault
+        # Over HTTP: generous, so a busy machine is not taken for a fault.
+        timeout=network_timeout,
         on_channel=channels.append,
         freeze_start_up=freeze_start_up,
         requests=(InProcessRequest(fake), InProcessRequest(fake)) if in_process else None,

@@ -60,7 +60,7 @@ def test_directory_text_is_escaped_and_renders_literally() -> None:
         source="a & b",
         verified_on=None,
     )
-    html = card_html(card, translator("en", LOCALES))
+    (html,) = card_html(card, translator("en", LOCALES))
     assert html.startswith("<b>&lt;b&gt;Bold&lt;/b&gt; &amp; Co</b>")
     assert "<script>" not in html and "&lt;script&gt;" in html
     assert "Call &lt;free&gt;: 0808 2000 247" in html

@@ -54,6 +54,15 @@ FORBIDDEN_FIELDS = frozenset({"address", "postcode", "location", "street", "lati
 ID_FORMAT = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 EMAIL_FORMAT = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
 DISTRICT_FORMAT = re.compile(r"^[A-Z]{1,2}[0-9][0-9A-Z]?$")
+# The longest each text may be, in characters. A service's card must fit one Telegram message
+# (4,096 characters) with room for its contacts and hours, and stay quick to read on a phone.
+MAX_LENGTHS = {
+    "name": 100,
+    "description": 1000,
+    "hours_note": 300,
+    "source": 300,
+}
+MAX_LABEL = 60  # a contact's label, like "Call free"
 TRUE_WORDS = {"true", "yes", "1", "y"}
 FALSE_WORDS = {"false", "no", "0", "n", ""}
 
@@ -146,6 +155,12 @@ def _contacts(raw: Any, check: _Checker) -> tuple[Contact, ...]:
     for item in _contact_items(raw):
         kind, value = text_of(item.get("kind")), text_of(item.get("value"))
         label = text_of(item.get("label"))
+        if len(label) > MAX_LABEL:
+            check(
+                "contacts",
+                f"the label '{label[:20]}...' is {len(label)} characters; {MAX_LABEL} at most",
+            )
+            continue
         if kind not in CONTACT_KINDS:
             known = ", ".join(sorted(CONTACT_KINDS))
             check("contacts", f"unknown kind '{kind}' (use one of: {known})")
@@ -169,6 +184,11 @@ def _contacts(raw: Any, check: _Checker) -> tuple[Contact, ...]:
     if not contacts and not any(p.field == "contacts" for p in check.problems):
         check("contacts", "at least one contact is needed")
     return tuple(contacts)
+
+
+def _within(field: str, value: str, limit: int, check: _Checker) -> None:
+    if len(value) > limit:
+        check(field, f"{len(value):,} characters; {limit:,} at most, so the card fits a message")
 
 
 def _date(raw: Any, check: _Checker) -> str | None:
@@ -222,6 +242,8 @@ def service_from_record(
         return None
     if not ID_FORMAT.match(service_id):
         check("id", f"'{service_id}' must use only a-z, 0-9 and -")
+    for field, limit in MAX_LENGTHS.items():
+        _within(field, text_of(raw.get(field)), limit, check)
     audiences = words(raw.get("audiences"))
     for audience in audiences:
         if audience not in AUDIENCES:
@@ -253,6 +275,8 @@ def service_from_record(
     for column, value in raw.items():
         if str(column).startswith("description_") and text_of(value):
             translations[str(column).removeprefix("description_")] = text_of(value)
+    for language, translated in translations.items():
+        _within(f"description_{language}", text_of(translated), MAX_LENGTHS["description"], check)
     return Service(
         id=service_id,
         name=text_of(raw["name"]),

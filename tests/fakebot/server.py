@@ -48,7 +48,9 @@ from .schema import (
 )
 
 TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsawQ"
-FAULTS = frozenset({"429", "500", "timeout", "drop", "403"})
+# "...-after": the method is carried out (a message is delivered), then the answer is lost.
+AFTER_DELIVERY = frozenset({"502-after", "timeout-after"})
+FAULTS = frozenset({"429", "500", "timeout", "drop", "403"}) | AFTER_DELIVERY
 DELETE_WINDOW_SECONDS = 48 * 60 * 60
 USER_FIRST_NAME = "Test"
 
@@ -616,7 +618,9 @@ class FakeBotApi:
         """Make the next `times` valid calls of `method` fail with `fault`, in order.
 
         Faults: "429" (flood control with retry_after), "500", "timeout" (hold the request
-        `timeout_seconds`, then 500), "drop" (close without answering), "403" (blocked).
+        `timeout_seconds`, then 500), "drop" (close without answering), "403" (blocked);
+        and after delivery, as when Telegram carries out a call but its answer is lost:
+        "502-after" (done, then 502) and "timeout-after" (done, then held as "timeout").
         """
         if fault not in FAULTS:
             raise ValueError(f"unknown fault {fault!r}; expected one of {sorted(FAULTS)}")
@@ -792,6 +796,15 @@ class FakeBotApi:
         except RequestError as exc:
             return self._finish(method, params, arrived, exc)
         fault = self._take_fault(method)
+        if fault is not None and fault[0] in AFTER_DELIVERY:
+            try:
+                self._handlers.get(method, self._default_handler(method))(params)
+            except RequestError as exc:
+                return self._finish(method, params, arrived, exc)
+            fault = ("502", 0) if fault[0] == "502-after" else ("timeout", 0)
+        if fault is not None and fault[0] == "502":
+            error = RequestError(502, "Bad Gateway")
+            return self._finish(method, params, arrived, error, fault="502-after")
         if fault is not None and in_process and fault[0] == "timeout":
             # No wait in process: the caller's read timeout fires at once.
             record = RequestRecord(method, params, 0, arrived, "timed out", "timeout")

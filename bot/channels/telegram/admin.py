@@ -41,7 +41,7 @@ from bot.admin.service import (
     Saved,
 )
 from bot.admin.texts import text
-from bot.channels.telegram.render import MAX_TEXT, split_text
+from bot.channels.telegram.render import MAX_TEXT, split_html
 from bot.channels.telegram.sender import Blocked, GaveUp, Sender
 from bot.config import TELEGRAM_ACCOUNTS
 from bot.directory import changes as directory_changes
@@ -130,7 +130,7 @@ class AdminChat:
     async def _say(
         self, bot: Bot, chat_id: int, html_text: str, markup: InlineKeyboardMarkup | None = None
     ) -> None:
-        pieces = split_text(html_text, MAX_TEXT) if len(html_text) > MAX_TEXT else [html_text]
+        pieces = split_html(html_text, MAX_TEXT)
         for position, piece in enumerate(pieces, start=1):
             last = position == len(pieces)
             await self.sender.call(

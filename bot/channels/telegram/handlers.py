@@ -77,6 +77,12 @@ def _tracked(message: Message, gone: bool = False) -> Tracked:
     return Tracked(message.message_id, int(message.date.timestamp()), gone)
 
 
+def _reason(exc: TelegramError) -> str:
+    """Telegram's reason for refusing a call, which names no person and no words of theirs
+    ("message is too long"), cut short in case."""
+    return str(exc.message)[:80]
+
+
 def _bot_message(message: object, bot_id: int) -> Message | None:
     """`message` if it is one this bot sent and Telegram still shows it, else None."""
     if isinstance(message, Message) and message.from_user is not None:
@@ -410,7 +416,7 @@ class TelegramChannel:
                 await self.sender.call(
                     bot.edit_message_reply_markup, chat_id=chat_id, message_id=live
                 )
-        await self._send_new(bot, chat_id, rendered)
+        await self._send_new(bot, chat_id, rendered, tr)
 
     async def _edit(self, bot: Bot, chat_id: int, live: int, rendered: Rendered) -> bool:
         """Show the step in place of the live message. False when that cannot be done."""
@@ -430,22 +436,43 @@ class TelegramChannel:
         self._remember_shown(chat_id, live, rendered.digest)
         return True
 
-    async def _send_new(self, bot: Bot, chat_id: int, rendered: Rendered) -> None:
+    async def _send_new(self, bot: Bot, chat_id: int, rendered: Rendered, tr: Translator) -> None:
+        """The step's messages, the buttons on the last. A message Telegram refuses is left
+        out and the rest still go; the buttons always arrive, so the ways out are never lost."""
         texts = [*rendered.step, *rendered.cards]
         sent: list[Tracked] = []
+        keyboard_shown = rendered.keyboard is None
         try:
             for position, text in enumerate(texts, start=1):
-                markup = rendered.keyboard if position == len(texts) else None
-                message = await self._send(bot, chat_id, text, reply_markup=markup)
+                last = position == len(texts)
+                try:
+                    message = await self._send(
+                        bot, chat_id, text, reply_markup=rendered.keyboard if last else None
+                    )
+                except BadRequest as exc:
+                    log.warning("a message of a step was refused: %s", _reason(exc))
+                    continue
                 sent.append(_tracked(message))
+                keyboard_shown = keyboard_shown or last
+            if not keyboard_shown:
+                sent.append(await self._buttons_alone(bot, chat_id, rendered, tr))
         finally:
             # Record each message that did go out, even if a later one failed, so that a
             # wipe removes it. If the conversation ended meanwhile, they are wiped instead.
             if sent:
-                live_id = sent[-1].message_id if rendered.single and len(sent) == 1 else None
+                single = rendered.single and len(sent) == 1 and keyboard_shown
+                live_id = sent[-1].message_id if single else None
                 if live_id is not None:
                     self._remember_shown(chat_id, live_id, rendered.digest)
                 await self.conversations.track(chat_key(chat_id), sent, live_id)
+
+    async def _buttons_alone(
+        self, bot: Bot, chat_id: int, rendered: Rendered, tr: Translator
+    ) -> Tracked:
+        """The step's buttons, when the message that was to carry them was refused."""
+        text = escape(tr.render(self.parts.engine.message("use_buttons")))
+        message = await self._send(bot, chat_id, text, reply_markup=rendered.keyboard)
+        return _tracked(message)
 
     def _remember_shown(self, chat_id: int, message_id: int, digest: str) -> None:
         """What the live message shows, so an identical edit (which Telegram refuses as "not

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import html
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -48,20 +48,65 @@ def escape(text: str) -> str:
 
 
 def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
-    """Split plain text into pieces of at most `limit` characters, at paragraph breaks where
-    possible, then at line breaks, then at spaces, and only as a last resort mid-word."""
+    """Split plain text into pieces of at most `limit` characters: at a paragraph break, a
+    line break, the end of a sentence or a space, the first of these in the second half of
+    the piece, and only as a last resort mid-word."""
+    return _split(text, limit, lambda window: _best_cut(window, range(len(window))))
+
+
+def split_html(text: str, limit: int = MAX_TEXT) -> list[str]:
+    """`split_text` for HTML: never inside a tag, an entity (`&amp;`) or an element
+    (`<b>...</b>`), unless one element is longer than a message (the admin chat bolds only
+    short labels)."""
+    return _split(text, limit, lambda window: _best_cut(window, _outside_markup(window)))
+
+
+def _split(text: str, limit: int, cut_of: Callable[[str], int]) -> list[str]:
     pieces: list[str] = []
     rest = text.strip()
     while len(rest) > limit:
-        window = rest[:limit]
-        cut = max(window.rfind("\n\n"), 0) or max(window.rfind("\n"), 0) or window.rfind(" ")
-        if cut <= 0:
-            cut = limit
+        cut = cut_of(rest[:limit]) or limit
         pieces.append(rest[:cut].rstrip())
         rest = rest[cut:].lstrip()
     if rest:
         pieces.append(rest)
     return pieces
+
+
+# Where a piece may end, best first: after a paragraph, a line, a sentence, a word.
+_BREAKS = ("\n\n", "\n", ". ", " ")
+
+
+def _best_cut(window: str, allowed: Iterable[int]) -> int:
+    """The latest allowed position of the best kind of break, preferring one that keeps the
+    piece at least half full; 0 when there is none."""
+    latest = dict.fromkeys(_BREAKS, 0)
+    for index in allowed:
+        for kind in _BREAKS:
+            if window.startswith(kind, index):
+                latest[kind] = index + (1 if kind == ". " else 0)
+                break
+    half = len(window) // 2
+    good = [latest[kind] for kind in _BREAKS if latest[kind] >= half]
+    return good[0] if good else max(latest.values())
+
+
+def _outside_markup(window: str) -> Iterator[int]:
+    """Positions in `window` outside every tag, entity and element."""
+    in_tag = in_entity = False
+    open_elements = 0
+    for index, char in enumerate(window):
+        if char == "<":
+            in_tag = True
+            open_elements += -1 if window.startswith("</", index) else 1
+        elif char == ">":
+            in_tag = False
+        elif char == "&":
+            in_entity = True
+        elif char == ";" and in_entity:
+            in_entity = False
+        elif not (in_tag or in_entity or open_elements):
+            yield index
 
 
 def keyboard(state: str, buttons: Sequence[Button], tr: Translator) -> InlineKeyboardMarkup | None:
@@ -83,9 +128,15 @@ def keyboard(state: str, buttons: Sequence[Button], tr: Translator) -> InlineKey
     return InlineKeyboardMarkup(rows)
 
 
-def card_html(card: ServiceCard, tr: Translator) -> str:
+def card_html(card: ServiceCard, tr: Translator) -> list[str]:
+    """A service's card as one message, or more if it is too long for one (split as plain
+    text, then escaped, so no piece is cut inside an entity); the name in bold."""
     name, *details = card_lines(card, tr)
-    return "\n".join([f"<b>{escape(name)}</b>", *(escape(line) for line in details)])
+    pieces = split_text("\n".join([name, *details]))
+    html_pieces = [escape(piece) for piece in pieces]
+    if pieces and pieces[0].startswith(name):
+        html_pieces[0] = f"<b>{escape(name)}</b>{escape(pieces[0][len(name) :])}"
+    return html_pieces
 
 
 @dataclass(frozen=True)
@@ -125,5 +176,5 @@ def render(reply: Reply, tr: Translator, footer: Text | None = None) -> Rendered
             step[-1] += note
         else:
             step.append(note.strip())
-    cards = tuple(card_html(card, tr) for card in reply.cards)
+    cards = tuple(piece for card in reply.cards for piece in card_html(card, tr))
     return Rendered(tuple(step), cards, keyboard(reply.state, reply.buttons, tr))
