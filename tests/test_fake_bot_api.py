@@ -205,9 +205,14 @@ def test_wrong_type_in_a_json_body_is_400(fake: FakeBotApi) -> None:
     )
 
 
-def test_unknown_extra_fields_are_ignored(fake: FakeBotApi) -> None:
+def test_a_field_the_method_does_not_take_is_refused(fake: FakeBotApi) -> None:
+    """Stricter than Telegram today, so a bot sending what a method does not take is caught."""
     response = call(fake, "sendMessage", chat_id="1", text="x", no_such_field="[")
-    assert response.status_code == 200
+    assert response.status_code == 400
+    assert 'no parameter "no_such_field"' in response.json()["description"]
+    edit = call(fake, "editMessageReplyMarkup", chat_id="1", message_id="1", parse_mode="HTML")
+    assert edit.status_code == 400
+    assert [r.method for r in fake.refused] == ["sendMessage", "editMessageReplyMarkup"]
 
 
 async def test_text_longer_than_4096_characters_is_refused(fake: FakeBotApi, bot: Bot) -> None:

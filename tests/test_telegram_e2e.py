@@ -470,7 +470,7 @@ async def test_messages_the_bot_never_recorded_are_wiped_too(
     await bot.tap("No, not right now")
     # A message sent but never recorded (as after a crash between sending and recording, or a
     # duplicate left by a retry after a timeout).
-    await bot.app.bot.send_message(CHAT, "an unrecorded message")
+    await bot.app.bot.send_message(CHAT, "an unrecorded message", protect_content=True)
     await bot.say("what now?")  # answered with a new message, recorded as usual
     await bot.tap("Me")
     await bot.tap("Quick exit")

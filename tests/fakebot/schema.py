@@ -149,10 +149,16 @@ class Schema:
     # -- type checking ----------------------------------------------------------------------
 
     def validate(self, method: str, params: Mapping[str, Any]) -> None:
-        """Refuse missing required parameters and values of the wrong type, recursively.
+        """Refuse missing required parameters, values of the wrong type (recursively), and
+        parameters the method does not take.
 
-        Unknown extra parameters are ignored, as Telegram does.
+        Telegram itself ignores unknown parameters today; a strict server that refuses them
+        catches a bot sending what a method does not take (python-telegram-bot's `Defaults`
+        adding `protect_content` to an edit, say).
         """
+        known = {spec["name"] for spec in self.fields(method)}
+        for name in sorted(set(params) - known):
+            raise bad_request(f'method {method} has no parameter "{name}"')
         for spec in self.fields(method):
             name = spec["name"]
             if name not in params:

@@ -28,6 +28,7 @@ from telegram import (
     InlineKeyboardMarkup,
     InputFile,
 )
+from telegram.constants import ParseMode
 from telegram.error import TelegramError
 
 from bot.admin.service import (
@@ -41,7 +42,7 @@ from bot.admin.service import (
     Saved,
 )
 from bot.admin.texts import text
-from bot.channels.telegram.render import MAX_TEXT, split_html
+from bot.channels.telegram.render import MAX_TEXT, SEND, split_html
 from bot.channels.telegram.sender import Blocked, GaveUp, Sender
 from bot.config import TELEGRAM_ACCOUNTS
 from bot.directory import changes as directory_changes
@@ -134,7 +135,7 @@ class AdminChat:
         for position, piece in enumerate(pieces, start=1):
             last = position == len(pieces)
             await self.sender.call(
-                bot.send_message, chat_id, piece, reply_markup=markup if last else None
+                bot.send_message, chat_id, piece, reply_markup=markup if last else None, **SEND
             )
 
     # -- messages ------------------------------------------------------------------------------
@@ -619,6 +620,7 @@ class AdminChat:
             chat_id,
             InputFile(csv_text.encode("utf-8"), filename="directory.csv"),
             caption=_e(text("export_caption", count=count)),
+            parse_mode=ParseMode.HTML,
             protect_content=False,  # the manager needs to save this file
         )
 
@@ -638,6 +640,7 @@ class AdminChat:
             chat_id,
             InputFile(picture.getvalue(), filename="figures.png"),
             caption=_e(caption),
+            parse_mode=ParseMode.HTML,
             protect_content=False,
         )
 

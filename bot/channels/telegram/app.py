@@ -1,7 +1,7 @@
 """Build and run the python-telegram-bot Application: long polling by default, a webhook if set.
 
-The Application is built the documented way (builder, `base_url`, `Defaults`, an error
-handler, JobQueue jobs); its HTTP client is `AiohttpRequest` and, in webhook mode, updates
+The Application is built the documented way (builder, `base_url`, an error handler, JobQueue
+jobs); its HTTP client is `AiohttpRequest` and, in webhook mode, updates
 arrive through Pathways' own aiohttp server (`bot.web.server`) and are put on the
 Application's update queue, as python-telegram-bot's custom-webhook examples do.
 """
@@ -17,15 +17,13 @@ from collections.abc import Callable
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from telegram import LinkPreviewOptions, Update
-from telegram.constants import ParseMode
+from telegram import Update
 from telegram.ext import (
     Application,
     ApplicationBuilder,
     CallbackQueryHandler,
     ChatMemberHandler,
     ContextTypes,
-    Defaults,
     MessageHandler,
     filters,
 )
@@ -135,13 +133,6 @@ def build_application(
     builder = (
         ApplicationBuilder()
         .token(settings.token)
-        .defaults(
-            Defaults(
-                parse_mode=ParseMode.HTML,
-                protect_content=True,
-                link_preview_options=LinkPreviewOptions(is_disabled=True),
-            )
-        )
         .concurrent_updates(processor)
         .request(request)
         .get_updates_request(updates_request)

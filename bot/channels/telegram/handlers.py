@@ -22,7 +22,14 @@ from bot.app import Parts, Pathways
 from bot.channels.interpret import interpret, start_payload
 from bot.channels.telegram.admin import PREFIX as ADMIN_PREFIX
 from bot.channels.telegram.admin import AdminChat
-from bot.channels.telegram.render import Rendered, escape, parse_callback, render
+from bot.channels.telegram.render import (
+    EDIT_TEXT,
+    SEND,
+    Rendered,
+    escape,
+    parse_callback,
+    render,
+)
 from bot.channels.telegram.sender import Blocked, GaveUp, Sender
 from bot.channels.telegram.wipe import Wiper, WipeReport, too_old
 from bot.config import Settings
@@ -384,7 +391,7 @@ class TelegramChannel:
             await self.sender.call(bot.leave_chat, chat.id)
 
     async def _send(self, bot: Bot, chat_id: int, text: str, **extra: object) -> Message:
-        return await self.sender.call(bot.send_message, chat_id, text, **extra)
+        return await self.sender.call(bot.send_message, chat_id, text, **SEND, **extra)
 
     async def _deliver(
         self,
@@ -428,6 +435,7 @@ class TelegramChannel:
                 rendered.step[0],
                 chat_id=chat_id,
                 message_id=live,
+                **EDIT_TEXT,
                 reply_markup=rendered.keyboard,
             )
         except BadRequest as exc:

@@ -12,13 +12,20 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions
+from telegram.constants import ParseMode
 
 from bot.channels.cards import card_lines
 from bot.engine.model import Button, Event, Reply, ServiceCard, Text
 from bot.i18n import Translator
 
 MAX_TEXT = 4096  # characters after entity parsing
+# What every message is sent with, and what an edit of its text takes of that (an edit has no
+# protect_content: the message keeps it). Given per call, never as python-telegram-bot's
+# `Defaults`, which would add them to calls that do not take them.
+NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+SEND = {"parse_mode": ParseMode.HTML, "protect_content": True, "link_preview_options": NO_PREVIEW}
+EDIT_TEXT = {"parse_mode": ParseMode.HTML, "link_preview_options": NO_PREVIEW}
 MAX_CALLBACK_BYTES = 64
 WAY_OUT_PREFIX = "w"
 STEP_PREFIX = "s"
