@@ -33,6 +33,9 @@ class Outcome:
     # the same transaction: they stay recorded until the deletion has succeeded.
     wipes: tuple[PendingWipe, ...] = ()
     noted: bool = False  # the one-off note asked for is due now (it was not given before)
+    # The conversation as it stood before the step (None when it began with this step), so
+    # that a step whose reply could not be shown can be taken back (`take_back`).
+    before: Session | None = None
 
     @property
     def wipe(self) -> tuple[Tracked, ...]:
@@ -171,6 +174,16 @@ class Conversations:
                 session = self.engine.new_session(chat_key, locale)
                 if event.kind is EventKind.RESUME:
                     event = Event.start()
+            earlier = (
+                None
+                if cleared
+                else dataclasses.replace(
+                    session,
+                    answers=dict(session.answers),
+                    messages=list(session.messages),
+                    flags=list(session.flags),
+                )
+            )
             known = {m.message_id for m in session.messages}
             if incoming is not None and incoming.message_id not in known:
                 session.messages.append(incoming)
@@ -197,7 +210,24 @@ class Conversations:
         if cleared:
             notice = self.engine.message("idle_cleared")
             reply = dataclasses.replace(reply, notices=(notice, *reply.notices))
-        return Outcome(reply, session, tuple(pending), noted)
+        return Outcome(reply, session, tuple(pending), noted, earlier)
+
+    async def take_back(self, outcome: Outcome) -> bool:
+        """The step's reply could not be shown (Telegram kept failing): put the conversation
+        back where the person still sees it, so their next tap on what they see is answered
+        as it would have been. Not if anything happened since, or the step ended it."""
+        before, after = outcome.before, outcome.session
+        if before is None or outcome.ended or before.updated_at is None:
+            return False
+        async with self.store.transaction() as tx:
+            current = await tx.load_session(after.chat_key)
+            if current is None or current.updated_at != after.updated_at:
+                return False
+            # Messages recorded since (sent before the failure) stay recorded for wipes.
+            known = {m.message_id for m in before.messages}
+            before.messages += [m for m in current.messages if m.message_id not in known]
+            await tx.save_session(before, before.updated_at)
+        return True
 
     async def track(
         self, chat_key: str, sent: list[Tracked], live_message_id: int | None = None

@@ -245,3 +245,22 @@ async def test_a_card_telegram_refuses_leaves_the_buttons_in_place(
         assert {"Quick exit", "I'm in danger now"} <= set(bot.labels())
         await bot.tap("Quick exit")
         assert only_the_farewell(fake)
+
+
+# -- when Telegram keeps failing ----------------------------------------------------------------
+
+
+async def test_after_a_reply_was_given_up_on_the_next_tap_is_answered_as_usual(
+    fake: FakeBotApi, tmp_path: Path, clock: FakeClock
+) -> None:
+    async with running_bot(fake, settings_for(fake, tmp_path), clock) as bot:
+        await to_who_is_it_for(bot)
+        message_id, me = bot.data_of("Me")
+        fake.inject("editMessageText", "500", times=5)  # more than the bot's retries
+        await bot.press(message_id, me)
+        assert "Who are you looking for help for?" in bot.text()  # the reply never came
+        # Telegram is back; the person taps what they still see, and is answered as usual.
+        query = await bot.press(message_id, me)
+        assert fake.answered_callbacks[query] is None  # not "That button has expired"
+        assert "Is it safe for you to talk now?" in bot.text()
+        assert "expired" not in bot.text()

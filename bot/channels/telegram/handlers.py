@@ -225,6 +225,7 @@ class TelegramChannel:
         if await self._for_admin(update, context, message):
             return
         key = chat_key(chat.id)
+        outcome: Outcome | None = None
         try:
             # Delete what the person typed as soon as it has been read.
             gone = self.settings.delete_typed and await self._delete_typed(context.bot, message)
@@ -243,6 +244,8 @@ class TelegramChannel:
             await self.conversations.forget(key)
         except GaveUp as exc:
             log.warning("gave up on a message update: %s", exc)
+            if outcome is not None:
+                await self.conversations.take_back(outcome)
 
     async def _for_admin(self, update: Update, context: Context, message: Message) -> bool:
         """A service manager's admin message. Anyone else's /admin is an unknown command."""
@@ -273,6 +276,7 @@ class TelegramChannel:
             return
         answered = False
         chat = query.message.chat if query.message is not None else None
+        outcome: Outcome | None = None
         try:
             if chat is None or chat.type != ChatType.PRIVATE or chat.id != query.from_user.id:
                 # Not a button of a private chat with this person: nothing to do but answer.
@@ -302,6 +306,8 @@ class TelegramChannel:
                 await self.conversations.forget(chat_key(chat.id))
         except GaveUp as exc:
             log.warning("gave up on a button update: %s", exc)
+            if outcome is not None:
+                await self.conversations.take_back(outcome)
         finally:
             if not answered:
                 await self._answer(query, None)
