@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
+import functools
+import os
 import sqlite3
+import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from bot.directory.files import read_folder, to_csv
+from bot.admin.service import Refused
+from bot.directory.files import MAX_FILE_BYTES, read_folder, read_import, to_csv
 from tests.conftest import DIRECTORY, FakeClock
 from tests.fakebot import FakeBotApi
-from tests.telegram_support import CHAT, Running, running_bot, settings_for
+from tests.telegram_support import CHAT, PATIENCE, Running, running_bot, settings_for
 
 OWNER = CHAT  # the person in these tests is an owner, set in configuration
 EDITOR, OTHER_EDITOR, STRANGER = 5001, 5002, 7777
@@ -332,3 +339,186 @@ async def test_the_daily_reminder_goes_to_managers_only(bot: Running, fake: Fake
     for manager in (OWNER, EDITOR):
         assert "have not been checked for 180 days" in newest(bot, manager)
     assert "checked" not in newest(bot, STRANGER)
+
+
+# -- only in the manager's own chat ------------------------------------------------------------
+
+
+async def test_a_managers_message_in_another_chat_is_any_persons_message(
+    bot: Running, fake: FakeBotApi
+) -> None:
+    """Buttons already count only in the presser's own private chat; messages likewise: one
+    whose sender is a manager but whose chat is someone else's gets what anyone gets there."""
+    await bot.say("/start", chat=STRANGER)
+    await bot.say("/nonsense", chat=STRANGER)
+    unknown = newest(bot, STRANGER)
+    manager: dict[str, Any] = {"id": OWNER, "is_bot": False, "first_name": "Sam"}
+    for command in ("/admin", "/undo", "/done"):
+        entities = [{"type": "bot_command", "offset": 0, "length": len(command)}]
+        fields: dict[str, Any] = {"text": command, "entities": entities, "from": manager}
+        await bot.act(functools.partial(fake.send_message, STRANGER, **fields))
+        assert newest(bot, STRANGER) == unknown, command
+    document = {
+        "file_id": "none",
+        "file_unique_id": "unone",
+        "file_name": "directory.csv",
+        "file_size": 10,
+    }
+    with_file: dict[str, Any] = {"document": document, "from": manager}
+    await bot.act(lambda: fake.send_message(STRANGER, **with_file))
+    assert "Directory admin" not in bot.text(STRANGER)
+    assert "import" not in bot.text(STRANGER).lower()
+    assert fake.calls("getFile") == []
+    assert await bot.channel.pathways.admin.place(OWNER) is None  # no admin chat was opened
+    assert bot.bot_messages(OWNER) == []
+
+
+# -- files: read in a thread, within limits --------------------------------------------------
+
+
+def many_services(count: int, description: str = "Someone to talk to.") -> bytes:
+    directory = read_folder(DIRECTORY)
+    samaritans = directory.services["samaritans"]
+    copies = [
+        dataclasses.replace(
+            samaritans, id=f"copy-{n}", nation_helpline=False, description=description
+        )
+        for n in range(count)
+    ]
+    return to_csv([*directory.services.values(), *copies]).encode()
+
+
+async def test_people_are_answered_while_a_big_file_is_read(
+    bot: Running, fake: FakeBotApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 5 MB file takes a while to read and check. Meanwhile everyone else is answered: the
+    reading is held here (on an event this test controls) until someone has been answered."""
+    from bot.admin import service
+
+    entered, release, finished = threading.Event(), threading.Event(), threading.Event()
+    on_the_event_loop: list[bool] = []
+
+    def held_read_import(path: Path, areas: Any) -> Any:
+        entered.set()
+        try:
+            asyncio.get_running_loop()
+            # Read on the event loop: waiting here would freeze the test too. Note it; the
+            # person below is then answered only after the file, which fails the test.
+            on_the_event_loop.append(True)
+        except RuntimeError:
+            release.wait(PATIENCE)  # a bound only, so that a broken test cannot hang
+        try:
+            return read_import(path, areas)
+        finally:
+            finished.set()
+
+    monkeypatch.setattr(service, "read_import", held_read_import)
+    await bot.say("/admin", chat=OWNER)
+    await bot.tap("Import a file", chat=OWNER)
+    assert "at most 5 MB and 5,000 services" in newest(bot, OWNER)
+    content = many_services(4_900, "A long description. " * 45)
+    assert 4_900_000 < len(content) <= MAX_FILE_BYTES
+    handled = bot.channel.handled
+    fake.send_document(OWNER, "directory.csv", content)
+    await asyncio.wait_for(asyncio.to_thread(entered.wait, PATIENCE), PATIENCE)
+
+    await bot.say("/start", chat=STRANGER)  # waits until it has been answered
+    assert bot.bot_messages(STRANGER), "the person was not answered"
+    assert not finished.is_set() and not on_the_event_loop, "answered only after the file"
+
+    release.set()
+    async with asyncio.timeout(PATIENCE):
+        await bot.channel.wait_handled(handled + 2)
+    preview = newest(bot, OWNER)
+    assert "4900 added, 0 changed" in preview
+    assert "added service 'copy-0'" in preview
+    assert "... and 4,850 more changes." in preview  # the first 50 are listed
+    await bot.tap("Import it", chat=OWNER)
+    assert "Imported. 4900 entries written." in newest(bot, OWNER)
+
+
+async def test_a_file_of_nested_aliases_is_refused_at_once(bot: Running, fake: FakeBotApi) -> None:
+    from tests.test_directory import LAUGHS
+
+    await bot.say("/admin", chat=OWNER)
+    await bot.act(lambda: fake.send_document(OWNER, "laughs.yaml", LAUGHS.encode()))
+    reply = newest(bot, OWNER)
+    assert "The file cannot be imported. Nothing was changed" in reply
+    assert "file, line 2: uses the YAML alias *a; aliases are not allowed" in reply
+    assert "/tmp" not in reply
+
+
+async def test_a_file_with_too_many_services_is_refused_clearly(
+    bot: Running, fake: FakeBotApi
+) -> None:
+    await bot.say("/admin", chat=OWNER)
+    content = b"id,name\n" + b"x,y\n" * 5_001
+    await bot.act(lambda: fake.send_document(OWNER, "many.csv", content))
+    assert (
+        "file, row 5002: more than 5,000 services in one file; at most 5,000 are allowed: "
+        "split it into smaller files"
+    ) in newest(bot, OWNER)
+
+
+async def test_the_import_path_reads_only_regular_files(bot: Running, tmp_path: Path) -> None:
+    """What the admin chat imports is read as the CLI reads it: a pipe or a device is refused
+    before it is read (a pipe would wait for ever)."""
+    from tests.test_directory import unblocked_after_a_while
+
+    pipe = tmp_path / "pipe.csv"
+    os.mkfifo(pipe)
+    device = tmp_path / "device.yaml"
+    device.symlink_to("/dev/null")  # /dev/zero is tried through the CLI, with a memory limit
+    admin = bot.channel.pathways.admin
+    for path, kind in ((pipe, "a pipe"), (device, "a device")):
+        with unblocked_after_a_while(pipe):
+            refused = await admin.preview_import(path)
+        assert isinstance(refused, Refused)
+        assert refused.problems == [
+            f"{path}: is {kind}, not a file; give the path of a .yaml or .csv file"
+        ]
+
+
+# -- numbers in range --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("typed", ["12345678901234567890123", "0", str(2**52), "9" * 4000])
+async def test_an_editor_id_out_of_range_is_answered_clearly(bot: Running, typed: str) -> None:
+    await bot.say("/admin", chat=OWNER)
+    await bot.tap("Editors", chat=OWNER)
+    await bot.tap("Add an editor", chat=OWNER)
+    await bot.say(typed, chat=OWNER)
+    assert newest(bot, OWNER) == (
+        "That number cannot be a Telegram user id: user ids go from 1 to 4503599627370495. "
+        "Check the number with the editor (@userinfobot shows it), or send /admin for the menu."
+    )
+    assert await bot.channel.pathways.admin.editors() == []
+    await bot.say(str(2**52 - 1), chat=OWNER)  # the largest there can be
+    assert f"{2**52 - 1} can now edit the directory." in bot.text(OWNER)
+    assert await bot.channel.pathways.admin.editors() == [2**52 - 1]
+
+
+@pytest.mark.parametrize(
+    ("data", "answer"),
+    [
+        ("a:rmeditor:12345678901234567890123", "That button has expired."),
+        ("a:rmeditor:0", "That button has expired."),
+        (f"a:rmeditor:{2**52}", "That button has expired."),
+        ("a:all:" + "9" * 50, "That button has expired."),
+        ("a:all:999", None),  # a page past the end: the last page
+    ],
+)
+async def test_numbers_in_admin_buttons_out_of_range_are_answered(
+    bot: Running, fake: FakeBotApi, data: str, answer: str | None
+) -> None:
+    await make_editor(bot, EDITOR)
+    await bot.tap("Back to the menu", chat=OWNER)
+    await bot.tap("Editors", chat=OWNER)
+    query = await bot.press(bot.live(OWNER).message_id, data, chat=OWNER)
+    assert query in fake.answered_callbacks
+    if answer is None:
+        assert fake.answered_callbacks[query] is None
+        assert newest(bot, OWNER).startswith("All 24 services (page 3 of 3).")
+    else:
+        assert (fake.answered_callbacks[query] or "").startswith(answer)
+    assert await bot.channel.pathways.admin.editors() == [EDITOR]

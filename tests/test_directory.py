@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import stat
+import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from bot.app import bundled_directory
-from bot.directory.files import read_folder, read_import, to_csv, to_yaml
+from bot.directory.files import read_folder, read_import, read_services, to_csv, to_yaml
 from bot.directory.index import DirectoryIndex
 from bot.directory.validate import DirectoryError
 from tests.conftest import DIRECTORY
@@ -252,3 +257,161 @@ def test_open_services_rank_before_closed_ones_at_the_same_level(index: Director
     # The government unit keeps office hours; Karma Nirvana's hours are not known (not closed).
     assert at_night.index("forced-marriage-unit") > at_night.index("karma-nirvana")
     assert by_day.index("forced-marriage-unit") < by_day.index("karma-nirvana")
+
+
+# -- files within limits ---------------------------------------------------------------------
+
+# Seven levels of ten aliases each: about 600 bytes standing for ten million strings.
+LAUGHS = (
+    'a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]\n'
+    + "".join(
+        f"{name}: &{name} [{', '.join([f'*{before}'] * 10)}]\n"
+        for before, name in zip("abcdef", "bcdefg", strict=True)
+    )
+    + "services:\n  - id: laughs\n    name: *g\n"
+)
+
+
+@pytest.fixture(params=["libyaml", "pure"])
+def yaml_loader(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Both YAML loaders the reader may use: libyaml's when PyYAML has it, else its own."""
+    import yaml
+
+    from bot.directory import files
+
+    if request.param == "libyaml":
+        if not hasattr(yaml, "CSafeLoader"):
+            pytest.skip("PyYAML without libyaml")
+        monkeypatch.setattr(files, "_YAML_LOADER", yaml.CSafeLoader)
+    else:
+        monkeypatch.setattr(files, "_YAML_LOADER", yaml.SafeLoader)
+    return str(request.param)
+
+
+def problems_reading(path: Path) -> list[str]:
+    with pytest.raises(DirectoryError) as caught:
+        read_import(path, {})
+    return caught.value.problems
+
+
+def test_yaml_aliases_are_refused_before_anything_is_built(
+    tmp_path: Path, yaml_loader: str
+) -> None:
+    path = tmp_path / "laughs.yaml"
+    path.write_text(LAUGHS)
+    assert len(LAUGHS.encode()) < 700
+    assert problems_reading(path) == [
+        f"{path}, line 2: uses the YAML alias *a; aliases are not allowed in a directory "
+        "file: write each entry out in full"
+    ]
+
+
+def test_yaml_nested_deeper_than_a_directory_needs_is_refused(
+    tmp_path: Path, yaml_loader: str
+) -> None:
+    path = tmp_path / "deep.yaml"
+    path.write_text("services:\n  - id: deep\n    name: " + "[" * 25 + "]" * 25 + "\n")
+    assert problems_reading(path) == [f"{path}, line 3: nested more than 20 levels deep"]
+    # Far deeper: refused as quickly (libyaml has a limit of its own), never a RecursionError.
+    path.write_text("services:\n  - id: deep\n    name: " + "[" * 50_000 + "]" * 50_000 + "\n")
+    (problem,) = problems_reading(path)
+    assert problem.startswith(f"{path}, line 3: ") and "nest" in problem
+
+
+def test_a_yaml_mistake_names_the_file_and_line(tmp_path: Path, yaml_loader: str) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("services:\n  - id: x\n   name: y\n")
+    (problem,) = problems_reading(path)
+    assert problem.startswith(f"{path}, line 3: not valid YAML: ")
+
+
+def test_more_services_than_a_file_may_hold_are_refused(tmp_path: Path) -> None:
+    from bot.directory.files import MAX_ENTRIES
+
+    sheet = tmp_path / "many.csv"
+    sheet.write_text("id,name\n" + "x,y\n" * (MAX_ENTRIES + 1))
+    assert problems_reading(sheet) == [
+        f"{sheet}, row {MAX_ENTRIES + 2}: more than 5,000 services in one file; at most "
+        "5,000 are allowed: split it into smaller files"
+    ]
+    listed = tmp_path / "many.yaml"
+    listed.write_text("services:\n" + "  - {}\n" * (MAX_ENTRIES + 1))
+    assert problems_reading(listed) == [
+        f"{listed}: 5,001 services in one file; at most 5,000 are allowed: split it into "
+        "smaller files"
+    ]
+
+
+def test_a_csv_cell_too_long_to_read_is_refused_plainly(tmp_path: Path) -> None:
+    path = tmp_path / "long.csv"
+    path.write_text("id,name\nx," + "y" * 200_000 + "\n")
+    (problem,) = problems_reading(path)
+    assert problem.startswith(f"{path}, row 2: cannot be read as CSV (field larger than")
+
+
+@contextlib.contextmanager
+def unblocked_after_a_while(pipe: Path) -> Iterator[None]:
+    """Should a broken reader wait on `pipe` for a writer, one comes after a while and writes
+    nothing: the reader gets an empty file and the test fails, instead of hanging."""
+
+    def unblock() -> None:
+        with contextlib.suppress(OSError):  # nobody is waiting: nothing to do
+            os.close(os.open(pipe, os.O_WRONLY | os.O_NONBLOCK))
+
+    watchdog = threading.Timer(30, unblock)
+    watchdog.start()
+    try:
+        yield
+    finally:
+        watchdog.cancel()
+
+
+def test_only_regular_files_are_read(tmp_path: Path) -> None:
+    """A device or a pipe would be read for ever (or waited on for ever): refused before
+    anything is read. (/dev/zero is tried through the CLI, in a process with a memory limit.)"""
+    pipe = tmp_path / "pipe.csv"
+    os.mkfifo(pipe)
+    device = tmp_path / "device.yaml"
+    device.symlink_to("/dev/null")
+    folder_named_like_a_file = tmp_path / "folder.yaml"
+    folder_named_like_a_file.mkdir()
+    for path, kind in ((pipe, "a pipe"), (device, "a device")):
+        with unblocked_after_a_while(pipe):
+            assert problems_reading(path) == [
+                f"{path}: is {kind}, not a file; give the path of a .yaml or .csv file"
+            ]
+    with pytest.raises(DirectoryError) as caught:
+        read_services(folder_named_like_a_file, {}, [])
+    assert caught.value.problems == [
+        f"{folder_named_like_a_file}: is a folder, not a file; give the path of a .yaml or "
+        ".csv file"
+    ]
+    real = tmp_path / "real.yaml"
+    real.write_text(to_yaml(read_folder(DIRECTORY)))
+    linked = tmp_path / "linked.yaml"
+    linked.symlink_to(real)
+    assert read_import(linked, {}).services == read_folder(DIRECTORY).services
+
+
+def test_no_more_than_the_limit_is_read_whatever_size_a_file_reports(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.directory.files import MAX_FILE_BYTES
+
+    path = tmp_path / "grows.csv"
+    path.write_bytes(b"id,name\n" + b"x" * MAX_FILE_BYTES)
+    real_stat = Path.stat
+
+    def reports_nothing(self: Path, *, follow_symlinks: bool = True) -> os.stat_result:
+        found = real_stat(self, follow_symlinks=follow_symlinks)
+        if self != path:
+            return found
+        fields = list(found)
+        fields[stat.ST_SIZE] = 0  # as /proc files, or a file still being written, report
+        return os.stat_result(fields)
+
+    monkeypatch.setattr(Path, "stat", reports_nothing)
+    assert path.stat().st_size == 0
+    assert problems_reading(path) == [
+        f"{path}: more than 5,242,880 bytes is too big (at most 5,242,880)"
+    ]

@@ -18,10 +18,24 @@ from bot.engine.model import Event
 from bot.store.sqlite import SqliteStore
 from tests.conftest import DIRECTORY, FLOWS, LOCALES, ROOT, FakeClock
 
+# `python -m bot` in a process that may use at most argv[1] bytes of memory.
+LIMITED = (
+    "import resource, runpy, sys; "
+    "limit = int(sys.argv.pop(1)); "
+    "resource.setrlimit(resource.RLIMIT_AS, (limit, limit)); "
+    "sys.argv[0] = 'bot'; "
+    "runpy.run_module('bot', run_name='__main__', alter_sys=True)"
+)
 
-def cli(db: Path, *args: str) -> subprocess.CompletedProcess[str]:
+
+def cli(db: Path, *args: str, memory: int | None = None) -> subprocess.CompletedProcess[str]:
+    """The CLI as a manager runs it; `memory`: bytes the process may use at most (so a reader
+    that never stops fails quickly instead of filling the machine's memory)."""
+    python = [sys.executable, "-m", "bot"]
+    if memory is not None:
+        python = [sys.executable, "-c", LIMITED, str(memory)]
     return subprocess.run(
-        [sys.executable, "-m", "bot", "directory", *args],
+        [*python, "directory", *args],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -175,3 +189,62 @@ async def test_a_running_bot_picks_up_an_import(
     await chat.handle("c", Event.start())
     await database.close()
     assert parts.directory.service("bletchley-drop-in") is not None
+
+
+# -- files within limits ---------------------------------------------------------------------
+
+ONE_GB = 1024**3
+
+
+def test_only_regular_files_are_read(db: Path, tmp_path: Path, edited_csv: Path) -> None:
+    """A link to /dev/zero was read until killed (the size it reports is 0), and a pipe waits
+    for ever for someone to write: both are refused before anything is read. A link to a
+    regular file is read as the file."""
+    zero = tmp_path / "zero.csv"
+    zero.symlink_to("/dev/zero")
+    pipe = tmp_path / "pipe.yaml"
+    os.mkfifo(pipe)
+    for path, kind in ((zero, "a device"), (pipe, "a pipe")):
+        for args in (("validate", str(path)), ("import", str(path), "--dry-run")):
+            result = cli(db, *args, memory=2 * ONE_GB)
+            assert result.returncode == 1, (args, result.stderr)
+            assert f"{path}: is {kind}, not a file; give the path of a .yaml or .csv file" in (
+                result.stderr
+            )
+            assert "1 problem(s); nothing was changed." in result.stderr
+    linked = tmp_path / "linked.csv"
+    linked.symlink_to(edited_csv)
+    result = cli(db, "validate", str(linked))
+    assert result.returncode == 0, result.stderr
+
+
+def test_the_cli_reads_files_within_the_same_limits_as_the_chat(db: Path, tmp_path: Path) -> None:
+    from tests.test_directory import LAUGHS
+
+    laughs = tmp_path / "laughs.yaml"
+    laughs.write_text(LAUGHS)
+    many = tmp_path / "many.csv"
+    many.write_text("id,name\n" + "x,y\n" * 5001)
+    big = tmp_path / "big.csv"
+    big.write_bytes(b"id,name\n" + b"x" * 5 * 1024 * 1024)
+    expected = {
+        laughs: f"{laughs}, line 2: uses the YAML alias *a; aliases are not allowed",
+        many: f"{many}, row 5002: more than 5,000 services in one file",
+        big: f"{big}: 5,242,888 bytes is too big (at most 5,242,880)",
+    }
+    for path, problem in expected.items():
+        for args in (("validate", str(path)), ("import", str(path), "--dry-run")):
+            result = cli(db, *args)
+            assert result.returncode == 1, (args, result.stderr)
+            assert problem in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("days", ["99999999999", "-1", "many"])
+def test_stale_days_out_of_range_is_refused_clearly(db: Path, days: str) -> None:
+    result = cli(db, "stale", "--days", days)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "argument --days: " in result.stderr
+    assert "not between 0 and 36,500 days" in result.stderr or "not a whole number" in (
+        result.stderr
+    )

@@ -8,6 +8,7 @@ versioning), and written to the audit trail in the same transaction.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from enum import Enum
@@ -44,6 +45,8 @@ EDITABLE = (
     "source",
     "verified_on",
 )
+# Telegram's user ids are positive and have at most 52 significant bits.
+MAX_USER_ID = 2**52 - 1
 # Asked one at a time when adding a service; the rest can be edited afterwards.
 ADD_STEPS = (
     "id",
@@ -56,6 +59,11 @@ ADD_STEPS = (
     "hours",
     "source",
 )
+
+
+def is_user_id(value: int) -> bool:
+    """Could this be a Telegram user id? (Anything else cannot be stored, or is nobody.)"""
+    return 0 < value <= MAX_USER_ID
 
 
 class Role(Enum):
@@ -141,10 +149,14 @@ class Admin:
             return await tx.editors()
 
     async def add_editor(self, owner: int, user_id: int) -> bool:
+        if not is_user_id(user_id):
+            raise ValueError("not a Telegram user id")
         async with self.store.transaction() as tx:
             return await tx.add_editor(user_id, owner, self.clock())
 
     async def remove_editor(self, user_id: int) -> bool:
+        if not is_user_id(user_id):
+            return False  # nobody could have been added with it
         async with self.store.transaction() as tx:
             return await tx.remove_editor(user_id)
 
@@ -330,7 +342,15 @@ class Admin:
     # -- files ---------------------------------------------------------------------------------
 
     async def preview_import(self, path: Path) -> tuple[DirectoryData, list[Change]] | Refused:
+        """What importing the file would change, or why it cannot be imported. The file is
+        read and checked in a thread: a big one takes seconds, and people are answered
+        meanwhile."""
         current = await self.directory()
+        return await asyncio.to_thread(self._preview, path, current)
+
+    def _preview(
+        self, path: Path, current: DirectoryData
+    ) -> tuple[DirectoryData, list[Change]] | Refused:
         try:
             incoming = read_import(path, current.areas)
         except DirectoryError as exc:

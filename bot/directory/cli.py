@@ -21,6 +21,17 @@ from bot.engine.lint import directory_problems
 from bot.store.sqlite import SqliteStore
 
 OK, PROBLEMS, USAGE = 0, 1, 2
+MAX_DAYS = 36_500  # a hundred years: any check older than that is as good as none
+
+
+def _days(raw: str) -> int:
+    try:
+        days = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{raw}' is not a whole number of days") from None
+    if not 0 <= days <= MAX_DAYS:
+        raise argparse.ArgumentTypeError(f"{days} is not between 0 and {MAX_DAYS:,} days")
+    return days
 
 
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -32,6 +43,8 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     actions = parser.add_subparsers(dest="directory_command", required=True, metavar="ACTION")
 
+    # Files are read within the limits of bot.directory.files (size, entries, YAML aliases),
+    # and only if they are files: never a device or a pipe.
     validate = actions.add_parser("validate", help="check a directory file or folder")
     validate.add_argument("path", type=Path, help="a .yaml or .csv file, or a folder")
 
@@ -54,7 +67,7 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     search.add_argument("--at", help="a date and time, e.g. 2026-12-25T10:00 (default: now)")
 
     stale = actions.add_parser("stale", help="entries not checked for a while, or never")
-    stale.add_argument("--days", type=int, default=180, help="how old a check may be (180)")
+    stale.add_argument("--days", type=_days, default=180, help="how old a check may be (180)")
 
 
 def _err(text: str) -> None:

@@ -1,10 +1,18 @@
 """Directory files: the bundled YAML folder, and YAML or CSV files that service managers import
-and export. CSV is written the way a spreadsheet reads it, and made safe to open in one."""
+and export. CSV is written the way a spreadsheet reads it, and made safe to open in one.
+
+A file to import is read within limits, whoever sent it: a regular file only (never a device,
+a pipe or a folder), at most `MAX_FILE_BYTES` whatever size it reports, at most `MAX_ENTRIES`
+services (or areas), and YAML without aliases (a few hundred bytes of nested aliases can stand
+for millions of values) or deep nesting. Reading takes a while for a big file: callers that
+serve people meanwhile run it in a thread (`asyncio.to_thread`)."""
 
 from __future__ import annotations
 
 import csv
 import io
+import os
+import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +33,22 @@ from bot.directory.validate import (
 )
 
 MAX_FILE_BYTES = 5 * 1024 * 1024  # far more than any real directory; refuses junk early
+MAX_ENTRIES = 5_000  # services (or areas) in one file: hundreds of times the real directory
+MAX_DEPTH = 20  # how deeply YAML may nest; a directory file needs 5 levels
+# Opened without waiting (a pipe put in the file's place must not hold the reader) and
+# without becoming a terminal's controlling process.
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+_KINDS = (
+    (stat.S_ISDIR, "a folder"),
+    (stat.S_ISFIFO, "a pipe"),
+    (stat.S_ISCHR, "a device"),
+    (stat.S_ISBLK, "a device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+# libyaml's loader when PyYAML has it (several times faster), else PyYAML's own.
+_YAML_LOADER: type[yaml.SafeLoader] | type[yaml.CSafeLoader] = getattr(
+    yaml, "CSafeLoader", yaml.SafeLoader
+)
 CSV_LIST_FIELDS = ("audiences", "needs", "areas", "languages")
 # A spreadsheet runs a cell starting with one of these as a formula.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -36,25 +60,99 @@ class DirectoryData:
     services: dict[str, Service]
 
 
+def _too_big(path: Path, size: int | None = None) -> DirectoryError:
+    told = f"{size:,} bytes" if size is not None else f"more than {MAX_FILE_BYTES:,} bytes"
+    return DirectoryError([f"{path}: {told} is too big (at most {MAX_FILE_BYTES:,})"])
+
+
+def _check_kind(path: Path, info: os.stat_result) -> None:
+    if stat.S_ISREG(info.st_mode):
+        return
+    kind = next((name for test, name in _KINDS if test(info.st_mode)), "not a regular file")
+    raise DirectoryError([f"{path}: is {kind}, not a file; give the path of a .yaml or .csv file"])
+
+
+def _read_bytes(path: Path) -> bytes:
+    """A regular file (or a link to one), never more than `MAX_FILE_BYTES` of it whatever size
+    it reports. A device, pipe or folder is refused before it is opened, and what was opened
+    is checked again (in case the path changed in between)."""
+    try:
+        info = path.stat()
+        _check_kind(path, info)
+        if info.st_size > MAX_FILE_BYTES:
+            raise _too_big(path, info.st_size)
+        descriptor = os.open(path, _OPEN_FLAGS)
+        with open(descriptor, "rb") as file:
+            _check_kind(path, os.fstat(file.fileno()))
+            content = file.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise DirectoryError([f"{path}: cannot be read ({exc.strerror or exc})"]) from exc
+    if len(content) > MAX_FILE_BYTES:
+        raise _too_big(path)
+    return content
+
+
 def _read_text(path: Path) -> str:
     try:
-        size = path.stat().st_size
-    except OSError as exc:
-        raise DirectoryError([f"{path}: cannot be read ({exc.strerror})"]) from exc
-    if size > MAX_FILE_BYTES:
-        raise DirectoryError([f"{path}: {size:,} bytes is too big (at most {MAX_FILE_BYTES:,})"])
-    try:
         # utf-8-sig: spreadsheets often start a UTF-8 file with a byte-order mark.
-        return path.read_text(encoding="utf-8-sig")
+        return _read_bytes(path).decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise DirectoryError([f"{path}: is not UTF-8 text (save it as CSV UTF-8)"]) from exc
 
 
-def _yaml_lists(path: Path) -> tuple[list[Any] | None, list[Any] | None]:
+def _yaml_problem(path: Path, exc: yaml.YAMLError) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None)
+    if mark is None or not problem:
+        return f"{path}: not valid YAML: {exc}"
+    return f"{path}, line {mark.line + 1}: not valid YAML: {problem}"
+
+
+def _check_yaml_events(path: Path, text: str) -> None:
+    """Refuse aliases and deep nesting before anything is built: a few hundred bytes of nested
+    aliases can stand for millions of values. (Scanning the events is quick next to loading.)"""
+    depth = 0
+    for event in yaml.parse(text, Loader=_YAML_LOADER):
+        mark = event.start_mark
+        line = mark.line + 1 if mark is not None else "?"
+        if isinstance(event, yaml.AliasEvent):
+            raise DirectoryError(
+                [
+                    f"{path}, line {line}: uses the YAML alias *{event.anchor}; aliases are not "
+                    "allowed in a directory file: write each entry out in full"
+                ]
+            )
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise DirectoryError(
+                    [f"{path}, line {line}: nested more than {MAX_DEPTH} levels deep"]
+                )
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+
+
+def _load_yaml(path: Path) -> Any:
+    text = _read_text(path)
     try:
-        data = yaml.safe_load(_read_text(path))
+        _check_yaml_events(path, text)
+        return yaml.load(text, Loader=_YAML_LOADER)  # a safe loader: plain data only
     except yaml.YAMLError as exc:
-        raise DirectoryError([f"{path}: not valid YAML: {exc}"]) from exc
+        raise DirectoryError([_yaml_problem(path, exc)]) from exc
+
+
+def _too_many(where: str, what: str, count: int | None = None) -> DirectoryError:
+    told = f"{count:,}" if count is not None else f"more than {MAX_ENTRIES:,}"
+    return DirectoryError(
+        [
+            f"{where}: {told} {what} in one file; at most {MAX_ENTRIES:,} are allowed: "
+            "split it into smaller files"
+        ]
+    )
+
+
+def _yaml_lists(path: Path) -> tuple[list[Any] | None, list[Any] | None]:
+    data = _load_yaml(path)
     if not isinstance(data, Mapping) or not ({"areas", "services"} & set(data)):
         raise DirectoryError([f"{path}: needs 'services:' (and/or 'areas:') with a list"])
     lists = []
@@ -62,6 +160,8 @@ def _yaml_lists(path: Path) -> tuple[list[Any] | None, list[Any] | None]:
         value = data.get(key)
         if value is not None and not isinstance(value, list):
             raise DirectoryError([f"{path}: '{key}:' must be a list of entries"])
+        if value is not None and len(value) > MAX_ENTRIES:
+            raise _too_many(str(path), key, len(value))
         lists.append(value)
     return lists[0], lists[1]
 
@@ -79,15 +179,46 @@ def _unescape_cell(value: str) -> str:
 
 def _csv_records(path: Path) -> list[tuple[str, Mapping[str, Any]]]:
     reader = csv.DictReader(io.StringIO(_read_text(path), newline=""))
-    if reader.fieldnames is None or "id" not in reader.fieldnames:
-        raise DirectoryError([f"{path}: the first row must name the columns, starting with id"])
+    number = 0  # the row last read; row 1 is the header, as a spreadsheet shows
     records: list[tuple[str, Mapping[str, Any]]] = []
-    for number, row in enumerate(reader, start=2):  # row 1 is the header, as a spreadsheet shows
-        if row.get(None):
-            raise DirectoryError([f"{path}, row {number}: has more cells than there are columns"])
-        cleaned = {key: _unescape_cell(value or "") for key, value in row.items() if key}
-        if any(cleaned.values()):
-            records.append((f"{path}, row {number}", cleaned))
+    try:
+        if reader.fieldnames is None or "id" not in reader.fieldnames:
+            raise DirectoryError([f"{path}: the first row must name the columns, starting with id"])
+        number = 1
+        for number, row in enumerate(reader, start=2):
+            if row.get(None):
+                raise DirectoryError(
+                    [f"{path}, row {number}: has more cells than there are columns"]
+                )
+            cleaned = {key: _unescape_cell(value or "") for key, value in row.items() if key}
+            if any(cleaned.values()):
+                if len(records) == MAX_ENTRIES:
+                    raise _too_many(f"{path}, row {number}", "services")
+                records.append((f"{path}, row {number}", cleaned))
+    except csv.Error as exc:
+        raise DirectoryError([f"{path}, row {number + 1}: cannot be read as CSV ({exc})"]) from exc
+    return records
+
+
+def _services_from(
+    records: list[tuple[str, Mapping[str, Any]]],
+    areas: Mapping[str, Area],
+    problems: list[Problem],
+) -> list[tuple[str, Service]]:
+    found = []
+    for where, record in records:
+        service = service_from_record(record, where, areas, problems)
+        if service is not None:
+            found.append((where, service))
+    return found
+
+
+def _yaml_services(
+    path: Path, raw: list[Any] | None, problems: list[Problem]
+) -> list[tuple[str, Mapping[str, Any]]]:
+    records = [(str(path), r) for r in raw or [] if isinstance(r, Mapping)]
+    if raw and len(records) != len(raw):
+        problems.append(Problem(str(path), "services", "", "every entry must be a mapping"))
     return records
 
 
@@ -98,22 +229,17 @@ def read_services(
     if path.suffix.lower() == ".csv":
         records = _csv_records(path)
     elif path.suffix.lower() in (".yaml", ".yml"):
-        _, raw = _yaml_lists(path)
-        records = [(str(path), r) for r in raw or [] if isinstance(r, Mapping)]
-        if raw and len(records) != len(raw):
-            problems.append(Problem(str(path), "services", "", "every entry must be a mapping"))
+        records = _yaml_services(path, _yaml_lists(path)[1], problems)
     else:
         raise DirectoryError([f"{path}: use a .yaml, .yml or .csv file"])
-    found = []
-    for where, record in records:
-        service = service_from_record(record, where, areas, problems)
-        if service is not None:
-            found.append((where, service))
-    return found
+    return _services_from(records, areas, problems)
 
 
 def read_areas(path: Path, problems: list[Problem]) -> dict[str, Area]:
-    raw, _ = _yaml_lists(path)
+    return _areas_from(path, _yaml_lists(path)[0], problems)
+
+
+def _areas_from(path: Path, raw: list[Any] | None, problems: list[Problem]) -> dict[str, Area]:
     areas: dict[str, Area] = {}
     for record in raw or []:
         if not isinstance(record, Mapping):
@@ -140,16 +266,25 @@ def read_folder(folder: Path) -> DirectoryData:
 
 def read_import(path: Path, current_areas: Mapping[str, Area]) -> DirectoryData:
     """What a service manager wants to import: a folder, or one YAML or CSV file (whose
-    services may use the areas already in the directory, or areas the same file brings)."""
+    services may use the areas already in the directory, or areas the same file brings).
+    Within the limits above; slow for a big file, so run it in a thread where people wait."""
     if path.is_dir():
         return read_folder(path)
     problems: list[Problem] = []
     areas = dict(current_areas)
     brought: dict[str, Area] = {}
-    if path.suffix.lower() in (".yaml", ".yml") and _yaml_lists(path)[0] is not None:
-        brought = read_areas(path, problems)
-        areas.update(brought)
-    services = read_services(path, areas, problems)
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        records = _csv_records(path)
+    elif suffix in (".yaml", ".yml"):
+        raw_areas, raw_services = _yaml_lists(path)  # read once, for both lists
+        if raw_areas is not None:
+            brought = _areas_from(path, raw_areas, problems)
+            areas.update(brought)
+        records = _yaml_services(path, raw_services, problems)
+    else:
+        raise DirectoryError([f"{path}: use a .yaml, .yml or .csv file"])
+    services = _services_from(records, areas, problems)
     check_whole(areas, services, problems)
     if problems:
         raise DirectoryError(sorted(problems))

@@ -3,7 +3,7 @@ figures written into docs/reliability.md.
 
 - fuzz: at least 10,000 random updates (`--updates`);
 - crash: at least 50 kill -9 of the bot process (`--kills`);
-- faults, abuse and secrets: the same tests as in every test run.
+- faults, abuse, secrets and the ways out under pressure: the same tests as in every test run.
 
 Usage: python -m tests.reliability.long_run [--updates N] [--kills N] [--no-write]
 """
@@ -31,6 +31,8 @@ from tests.reliability.harness import ReliableFake
 DOC = ROOT / "docs" / "reliability.md"
 START, END = "<!-- figures:start -->", "<!-- figures:end -->"
 PYTEST_FILES = ("test_faults.py", "test_abuse.py", "test_secrets.py")
+# Beside them in tests/: the ways out under pressure (exit first, nothing left behind).
+PYTEST_ELSEWHERE = ("test_ways_out.py",)
 
 
 def machine() -> str:
@@ -69,6 +71,7 @@ def crash(kills: int, folder: Path) -> tuple[CrashFigures, float]:
 def pytest_checks() -> tuple[str, float, int]:
     started = time.monotonic()
     files = [str(Path(__file__).with_name(name)) for name in PYTEST_FILES]
+    files += [str(Path(__file__).parent.parent / name) for name in PYTEST_ELSEWHERE]
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *files],
         cwd=ROOT,
@@ -178,7 +181,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"  {crashed}", flush=True)
         failed |= bool(crashed.errors) or crashed.kills < args.kills
         failed |= fuzzed.updates < args.updates
-    print("faults, abuse, secrets: pytest", flush=True)
+    print("faults, abuse, secrets, ways out: pytest", flush=True)
     checks, checks_seconds, code = pytest_checks()
     print(f"  {checks}", flush=True)
     failed |= code != 0

@@ -34,20 +34,22 @@ from telegram.error import TelegramError
 from bot.admin.service import (
     ADD_STEPS,
     EDITABLE,
+    MAX_USER_ID,
     Admin,
     Conflict,
     Proposal,
     Refused,
     Role,
     Saved,
+    is_user_id,
 )
 from bot.admin.texts import text
 from bot.channels.telegram.render import MAX_TEXT, SEND, split_html
 from bot.channels.telegram.sender import Blocked, GaveUp, Sender
 from bot.config import TELEGRAM_ACCOUNTS
 from bot.directory import changes as directory_changes
-from bot.directory.files import MAX_FILE_BYTES, DirectoryData, cell_text
-from bot.directory.model import AUDIENCES, NEEDS, Service
+from bot.directory.files import MAX_ENTRIES, MAX_FILE_BYTES, DirectoryData, cell_text
+from bot.directory.model import AUDIENCES, NEEDS, Area, Service
 from bot.directory.validate import (
     Problem,
     area_from_record,
@@ -62,6 +64,7 @@ log = logging.getLogger(__name__)
 
 PREFIX = "a:"
 PAGE = 8
+SHOWN_CHANGES = 50  # an import's preview lists this many changes, then says how many more
 COMMANDS = ("/admin", "/undo", "/done")
 LIST_FIELDS = {"audiences": AUDIENCES, "needs": NEEDS, "areas": None, "languages": None}
 
@@ -290,7 +293,10 @@ class AdminChat:
 
     async def _on_import(self, press: Press) -> str | None:
         await self._go(press.user_id, "import")
-        await self._say(press.bot, press.chat_id, _e(text("import_prompt")))
+        prompt = text(
+            "import_prompt", size=f"{MAX_FILE_BYTES // 2**20} MB", entries=f"{MAX_ENTRIES:,}"
+        )
+        await self._say(press.bot, press.chat_id, _e(prompt))
         return None
 
     async def _on_do_import(self, press: Press) -> str | None:
@@ -315,7 +321,7 @@ class AdminChat:
         return None
 
     async def _on_remove_editor(self, press: Press) -> str | None:
-        await self.admin.remove_editor(int(press.arg))
+        await self.admin.remove_editor(int(press.arg))  # a user id: its rule checked it
         await self._say(press.bot, press.chat_id, _e(text("editor_removed", user=press.arg)))
         await self.show_editors(press.bot, press.chat_id, press.user_id)
         return None
@@ -563,9 +569,14 @@ class AdminChat:
             return
         file = await self.sender.call(bot.get_file, document.file_id)
         content = bytes(await file.download_as_bytearray())
+        if len(content) > MAX_FILE_BYTES:  # its size was not given, or not truly
+            message = text("import_too_big", size=len(content), limit=MAX_FILE_BYTES)
+            await self._say(bot, chat_id, _e(message))
+            return
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / f"import{suffix}"
-            path.write_bytes(content[: MAX_FILE_BYTES + 1])
+            await asyncio.to_thread(path.write_bytes, content)
+            # Read and checked in a thread, within the limits of bot.directory.files.
             preview = await self.admin.preview_import(path)
         if isinstance(preview, Refused):
             problems = "\n".join(f"- {p.replace(str(path), 'file')}" for p in preview.problems)
@@ -581,7 +592,11 @@ class AdminChat:
             areas=[area_to_record(a) for a in incoming.areas.values()],
             services=[service_to_record(s) for s in incoming.services.values()],
         )
-        details = "\n".join(f"- {c}" for c in found if c.kind != "unchanged")
+        changed = [c for c in found if c.kind != "unchanged"]
+        details = "\n".join(f"- {c}" for c in changed[:SHOWN_CHANGES])
+        if len(changed) > SHOWN_CHANGES:
+            more = text("import_more", count=f"{len(changed) - SHOWN_CHANGES:,}")
+            details += f"\n{more}"
         body = text("import_preview", summary=directory_changes.summary(found), details=details)
         markup = _rows(
             _button(text("button_import_now"), "doimport"),
@@ -592,23 +607,15 @@ class AdminChat:
     async def apply_import(
         self, bot: Bot, chat_id: int, user_id: int, data: dict[str, Any]
     ) -> None:
-        problems: list[Problem] = []
-        areas = {}
-        for record in data.get("areas", []):
-            area = area_from_record(record, "chat", problems)
-            if area is not None:
-                areas[area.id] = area
-        known = {**(await self.admin.directory()).areas, **areas}
-        services = {}
-        for record in data.get("services", []):
-            service = service_from_record(record, "chat", known, problems)
-            if service is not None:
-                services[service.id] = service
+        known = (await self.admin.directory()).areas
+        # Checked again (the directory may have changed): in a thread, as a big file may hold
+        # thousands of services.
+        incoming, problems = await asyncio.to_thread(_confirmed_import, data, known)
         if problems:
             lines = "\n".join(f"- {p}" for p in problems)
             await self._say(bot, chat_id, _e(text("import_problems", problems=lines)))
             return
-        written = await self.admin.apply_import(user_id, DirectoryData(areas, services))
+        written = await self.admin.apply_import(user_id, incoming)
         await self._go(user_id, "menu")
         await self._say(bot, chat_id, _e(text("imported", count=written)), self._menu_button())
 
@@ -660,6 +667,9 @@ class AdminChat:
         if not (value.isascii() and value.isdigit()):
             await self._say(bot, chat_id, _e(text("editor_bad")))
             return
+        if len(value) > len(str(MAX_USER_ID)) or not is_user_id(int(value)):
+            await self._say(bot, chat_id, _e(text("editor_range", most=MAX_USER_ID)))
+            return
         if int(value) in TELEGRAM_ACCOUNTS:
             await self._say(bot, chat_id, _e(text("editor_telegram", user=value)))
             return
@@ -687,6 +697,25 @@ class AdminChat:
         return reminded
 
 
+def _confirmed_import(
+    data: dict[str, Any], current_areas: dict[str, Area]
+) -> tuple[DirectoryData, list[Problem]]:
+    """The import waiting for confirmation, as the admin chat's place holds it, checked."""
+    problems: list[Problem] = []
+    areas = {}
+    for record in data.get("areas", []):
+        area = area_from_record(record, "chat", problems)
+        if area is not None:
+            areas[area.id] = area
+    known = {**current_areas, **areas}
+    services = {}
+    for record in data.get("services", []):
+        service = service_from_record(record, "chat", known, problems)
+        if service is not None:
+            services[service.id] = service
+    return DirectoryData(areas, services), problems
+
+
 @dataclass(frozen=True)
 class Press:
     """An admin button pressed by a manager, with where they were in the admin chat."""
@@ -711,6 +740,15 @@ def _digits(arg: str) -> bool:
     return arg.isascii() and arg.isdigit()
 
 
+def _page(arg: str) -> bool:
+    """A page of the list: a page past the end shows the last one."""
+    return _digits(arg) and len(arg) <= 6
+
+
+def _user_id(arg: str) -> bool:
+    return _digits(arg) and len(arg) <= len(str(MAX_USER_ID)) and is_user_id(int(arg))
+
+
 def _editable(arg: str) -> bool:
     return arg in EDITABLE
 
@@ -733,7 +771,7 @@ BUTTONS: dict[str, ButtonRule] = {
     "menu": ButtonRule(AdminChat._on_menu),
     "done": ButtonRule(AdminChat._on_done),
     "find": ButtonRule(AdminChat._on_find),
-    "all": ButtonRule(AdminChat._on_all, arg=_digits),
+    "all": ButtonRule(AdminChat._on_all, arg=_page),
     "view": ButtonRule(AdminChat._on_view, arg=_any_text),
     "edit": ButtonRule(AdminChat._on_edit, _VIEW),
     "field": ButtonRule(AdminChat._on_field, frozenset({"choose_field"}), _editable),
@@ -751,5 +789,5 @@ BUTTONS: dict[str, ButtonRule] = {
     "figures": ButtonRule(AdminChat._on_figures),
     "editors": ButtonRule(AdminChat._on_editors, owners_only=True),
     "addeditor": ButtonRule(AdminChat._on_add_editor, owners_only=True),
-    "rmeditor": ButtonRule(AdminChat._on_remove_editor, arg=_digits, owners_only=True),
+    "rmeditor": ButtonRule(AdminChat._on_remove_editor, arg=_user_id, owners_only=True),
 }

@@ -248,9 +248,10 @@ class TelegramChannel:
                 await self.conversations.take_back(outcome)
 
     async def _for_admin(self, update: Update, context: Context, message: Message) -> bool:
-        """A service manager's admin message. Anyone else's /admin is an unknown command."""
+        """A service manager's admin message, in their own private chat with the bot (as for
+        buttons). Anyone else's /admin is an unknown command."""
         user = update.effective_user
-        if user is None or self.admin_chat is None:
+        if user is None or self.admin_chat is None or message.chat.id != user.id:
             return False
         typed = message.text or ""
         if not await self.admin_chat.wants(user.id, typed, message.document is not None):
