@@ -298,8 +298,10 @@ class TelegramChannel:
             expired = self.parts.spec.message("expired")
             notice = next((n for n in outcome.reply.notices if n.msgid == expired), None)
             tr = self._tr(outcome.reply.locale)
-            await self._answer(query, tr.render(notice) if notice else None)
+            # Counted as answered once asked, even if this is cut short (by a quick exit, say):
+            # a second answer to the same tap is one Telegram refuses.
             answered = True
+            await self._answer(query, tr.render(notice) if notice else None)
             assert query.message is not None
             await self._deliver(context.bot, chat.id, outcome, pressed=query.message.message_id)
         except Blocked:
