@@ -1194,6 +1194,11 @@ class FakeBotApi:
             new_markup = (
                 markup if isinstance(markup, dict) and markup.get("inline_keyboard") else None
             )
+            if message.reply_markup == new_markup and new_markup is None:
+                # Taking buttons off a message that has none left: Telegram says "not
+                # modified", but a bot whose step was cut short (by a quick exit) after taking
+                # them off cannot know, so it is not counted against the bot.
+                raise RequestError(400, f"Bad Request: {NOT_MODIFIED}", refused=False)
             if message.reply_markup == new_markup:
                 raise bad_request(NOT_MODIFIED)
             self._set_markup(message, new_markup)
