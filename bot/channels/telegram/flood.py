@@ -150,7 +150,10 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
             self.superseded += 1
             if not handling.started:
                 self._close(coroutine)
-                await self._clear_dropped(update)
+            # What the person typed still goes, even if its handler was cut short before
+            # deleting it (the way out's wipe may not reach back that far); a tap is answered
+            # only if its handler never began (which would have answered it).
+            await self._clear_dropped(update, answer=not handling.started)
         finally:
             chat.pending -= 1
             del chat.updates[task]
@@ -196,12 +199,12 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
             close()
 
     @staticmethod
-    async def _clear_dropped(update: object) -> None:
+    async def _clear_dropped(update: object, answer: bool = True) -> None:
         """A dropped update still leaves no trace: delete the message, answer the button."""
         if not isinstance(update, Update):
             return
         with contextlib.suppress(TelegramError):
-            if update.callback_query is not None:
+            if update.callback_query is not None and answer:
                 await update.callback_query.answer()
             message = update.message
             if message is not None and message.chat.type == ChatType.PRIVATE:
