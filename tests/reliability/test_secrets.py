@@ -4,8 +4,9 @@
 errors, httpx quiet), once with long polling and once with a webhook, while things go wrong on
 purpose so that everything that can log does: failed polls (reported at ERROR), retried and
 abandoned sends, requests with a wrong or missing secret,
-a broken request body. Then every byte it wrote is searched for the secrets, whole and in part
-and as they would look inside a URL.
+a broken request body, an update python-telegram-bot cannot read. Then every byte it wrote is
+searched for the secrets, whole and in part and as they would look inside a URL, and for the
+words and names in the unreadable update.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import pytest
 from tests.conftest import ROOT
 from tests.fakebot import TOKEN
 from tests.reliability.harness import ReliableFake
+from tests.test_unreadable_updates import MARKER, unreadable
 
 SECRET = "wh-Secret_4b9Qz7LmX2vR8kT1"
 PERSON = 7400001
@@ -88,6 +90,7 @@ def test_polling_logs_hold_no_secret_even_when_everything_fails(
     fake.inject("sendMessage", "500", times=4)  # retried, then given up: warnings
     process = start(fake, tmp_path)
     try:
+        fake.queue_update(unreadable())  # skipped, with a warning
         fake.send_text(PERSON, "/start")
         fake.wait_for(lambda f: len([r for r in f.requests if r.fault]) >= 5, timeout=60)
         fake.inject("deleteMessages", "403")
@@ -99,7 +102,9 @@ def test_polling_logs_hold_no_secret_even_when_everything_fails(
         logged = stop(process)
     assert " ERROR " in logged  # the failed poll, reported through the error handler
     assert "retrying" in logged and "gave up" in logged  # the send, retried then abandoned
+    assert "skipped an update" in logged
     assert_clean(logged, TOKEN)
+    assert MARKER not in logged
 
 
 def test_webhook_logs_hold_no_secret_whatever_is_posted_to_it(
@@ -135,10 +140,15 @@ def test_webhook_logs_hold_no_secret_whatever_is_posted_to_it(
             assert client.post(url, json=update, headers=wrong).status_code == 403
             bad = client.post(url, content=b"{not json", headers={header: SECRET})
             assert bad.status_code >= 400
+            unreadable_update = {"update_id": 2, **unreadable()}
+            unread = client.post(url, json=unreadable_update, headers={header: SECRET})
+            assert unread.status_code == 200  # skipped, with a warning
             fine = client.post(url, json=update, headers={header: SECRET})
             assert fine.status_code == 200
         fake.wait_for(lambda f: len([r for r in f.requests if r.fault]) >= 4, timeout=60)
     finally:
         logged = stop(process)
     assert fake.calls("setWebhook")[0]["secret_token"] == SECRET
+    assert "skipped an update" in logged
     assert_clean(logged, TOKEN, SECRET)
+    assert MARKER not in logged

@@ -30,6 +30,7 @@ from telegram.ext import (
 from telegram.request import BaseRequest
 
 from bot.app import open_pathways, utc_now
+from bot.channels.telegram import updates
 from bot.channels.telegram.flood import PerChatUpdateProcessor
 from bot.channels.telegram.handlers import TelegramChannel
 from bot.channels.telegram.request import AiohttpRequest
@@ -209,7 +210,11 @@ async def serve_webhook(
             loop.add_signal_handler(signum, stop.set)
 
     async def deliver(data: dict[str, Any]) -> None:
-        await application.update_queue.put(Update.de_json(data, application.bot))
+        # An update python-telegram-bot cannot read is counted and dropped, and answered 200
+        # all the same: refused, Telegram would send it again and again.
+        update = updates.read(data, application.bot)
+        if update is not None:
+            await application.update_queue.put(update)
 
     server = WebServer()
     await application.initialize()

@@ -5,7 +5,9 @@ already this project's HTTP library on the server side (the webhook and the heal
 one library serves HTTP both ways. It behaves as python-telegram-bot's own `HTTPXRequest` does,
 so that `Sender` retries, waits and gives up the same way: a timeout is `TimedOut`, anything
 else that goes wrong on the way is `NetworkError`, and every answer, whatever its status, goes
-back for python-telegram-bot to read.
+back for python-telegram-bot to read. A getUpdates answer is looked at on the way: an update
+python-telegram-bot cannot read is reduced to its id (`bot.channels.telegram.updates`), so it
+is skipped rather than stopping polling.
 
 Proxies come from the standard variables, read once when the session starts (with the
 standard library's `urllib.request.getproxies_environment`, the same rules as curl and
@@ -25,6 +27,7 @@ import ssl
 import urllib.request
 from collections.abc import Callable
 from functools import cache
+from http import HTTPStatus
 from typing import Final
 from urllib.parse import urlsplit
 
@@ -32,11 +35,14 @@ import aiohttp
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
+from bot.channels.telegram.updates import without_unreadable
+
 # Files downloaded through the Bot API are at most 20 MB and its JSON answers are far smaller:
 # 50 MiB covers them with room to spare, and a broken server cannot fill the memory.
 MAX_RESPONSE_BYTES: Final = 50 * 1024 * 1024
 _PIECE: Final = 64 * 1024
 _JSON: Final = "application/json"
+_GET_UPDATES: Final = "/getUpdates"
 # What python-telegram-bot passes for a timeout the caller did not set.
 _Unset: Final = type(BaseRequest.DEFAULT_NONE)
 log = logging.getLogger(__name__)
@@ -141,7 +147,7 @@ class AiohttpRequest(BaseRequest):
                     payload += piece
                     if len(payload) > self._limit:
                         raise NetworkError(f"Bot API answer over {self._limit} bytes; not read")
-                return response.status, bytes(payload)
+                status = response.status
         # aiohttp's own messages may hold the URL, and the URL holds the bot token: they are
         # neither repeated nor chained, so no log or traceback can show them.
         except aiohttp.ConnectionTimeoutError:
@@ -150,6 +156,10 @@ class AiohttpRequest(BaseRequest):
             raise TimedOut from None
         except (aiohttp.ClientError, OSError) as exc:
             raise NetworkError(f"Bot API request failed: {_what(exc)}") from None
+        if status == HTTPStatus.OK and url.endswith(_GET_UPDATES):
+            # An update python-telegram-bot cannot read would stop polling: it is skipped.
+            return status, without_unreadable(bytes(payload))
+        return status, bytes(payload)
 
 
 def _no_proxy(_url: str) -> str | None:
