@@ -60,3 +60,27 @@ async def test_a_cancelled_waiter_never_keeps_the_turn() -> None:
     async with turns.turn(urgent=True):  # free again
         assert turns.held
     assert not turns.held
+
+
+async def test_a_waiter_cancelled_and_passed_over_before_it_runs_leaves_cleanly() -> None:
+    """Cancelled, then a release passes over its (cancelled) place before the cancellation
+    reaches it: it must end cancelled, not with another error, and the turn go on."""
+    turns = Turns()
+    release = asyncio.Event()
+
+    async def holder() -> None:
+        async with turns.turn():
+            await release.wait()
+
+    first = asyncio.create_task(holder())
+    await asyncio.sleep(0)
+    waiting = asyncio.create_task(turns.turn().__aenter__())
+    after = asyncio.create_task(turns.turn().__aenter__())
+    await asyncio.sleep(0)
+    release.set()  # the holder will release first ...
+    waiting.cancel()  # ... passing over this place, cancelled meanwhile, to `after`
+    await first
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    await after
+    assert turns.held

@@ -41,8 +41,8 @@ class Turns:
         except asyncio.CancelledError:
             if waiter.done() and not waiter.cancelled():
                 self._release()  # handed the turn as it was cancelled: pass it on
-            else:
-                (self._urgent if urgent else self._others).remove(waiter)
+            elif waiter in (waiting := self._urgent if urgent else self._others):
+                waiting.remove(waiter)  # (a release may have passed over it already)
             raise
 
     def _release(self) -> None:
