@@ -147,8 +147,9 @@ def report(
                     ("time", f"{crash_seconds:.0f} s"),
                 ]
             ),
-            "**Faults, abuse, secrets** (`tests/reliability/test_faults.py`, `test_abuse.py`, "
-            f"`test_secrets.py`): {checks}, in {checks_seconds:.0f} s.",
+            "**Faults, abuse, secrets, ways out** (`tests/reliability/test_faults.py`, "
+            "`test_abuse.py`, `test_secrets.py`, `tests/test_ways_out.py`): "
+            f"{checks}, in {checks_seconds:.0f} s.",
         ]
     )
 
