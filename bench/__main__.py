@@ -14,7 +14,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import e2e, engine_bench, memory_bench, search_bench, storage_bench, wipe_bench
+from . import (
+    e2e,
+    engine_bench,
+    memory_bench,
+    places_bench,
+    search_bench,
+    storage_bench,
+    wipe_bench,
+)
 from .common import ROOT
 from .machine import LoadMeter, describe
 from .report import (
@@ -61,6 +69,11 @@ def run(sizes: Sizes, workdir: Path) -> Results:
             for _ in range(sizes.repeats)
         ),
         key=lambda result: result.both_p99_us,
+    )
+    _say("typed places, the whole UK gazetteer ...")
+    places = min(
+        (places_bench.run(rounds=sizes.place_rounds) for _ in range(sizes.repeats)),
+        key=lambda result: result.p99_us,
     )
     _say("wipe ...")
     wipe = wipe_bench.run(messages=sizes.wipe_messages, rounds=sizes.wipe_rounds)
@@ -139,6 +152,7 @@ def run(sizes: Sizes, workdir: Path) -> Results:
         engine=engine,
         storage=storage,
         search=search,
+        places=places,
         wipe=wipe,
         loads=loads,
         memory=memory,

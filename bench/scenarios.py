@@ -63,8 +63,7 @@ def engine_events(parts: Parts, script: Script) -> list[Event]:
     reply = None
     for action in script.actions:
         if action.kind == "type":
-            buttons = reply.buttons if reply else ()
-            event = interpret(action.words, session.state, buttons, parts.spec, tr)
+            event = interpret(action.words, parts.spec, parts.words)
         else:
             assert reply is not None, f"{script.name}: a tap before the first step"
             button = next((b for b in reply.buttons if tr.gettext(b.label) == action.words), None)

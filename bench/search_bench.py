@@ -185,7 +185,7 @@ def run(queries: int = 5000, seed: int = 11, services: int = 5000) -> SearchResu
         before = clock()
         resolved = index.resolve_place(typed)
         middle = clock()
-        index.find(audience, need, resolved.id if resolved else None, at)
+        index.find(audience, need, resolved.id if isinstance(resolved, Area) else None, at)
         after = clock()
         places.setdefault(kind, []).append(middle - before)
         both.append(after - before)

@@ -11,6 +11,7 @@ class Sizes:
     engine_seconds: float = 1.5
     search_queries: int = 3000
     search_services: int = 5000
+    place_rounds: int = 20  # times each typed place of tests/data/uk_places.csv is read
     wipe_messages: int = 200
     wipe_rounds: int = 10
     # At once in the throughput run, each acting about once a second: enough to keep the bot
@@ -40,6 +41,7 @@ QUICK = Sizes(
     engine_seconds=0.1,
     search_queries=100,
     search_services=500,
+    place_rounds=1,
     wipe_messages=20,
     wipe_rounds=1,
     people=10,

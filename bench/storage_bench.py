@@ -4,7 +4,7 @@ The same realistic mix as the engine benchmark, but each step is what the Telegr
 asks of storage for it (bot/channels/telegram/handlers.py), through `SqliteStore` as the bot
 opens it:
 
-- typed words: the step they are read against (`Conversations.place`, a read), then the step;
+- typed words: read by the engine at the step, in the step's own transaction (no extra read);
 - every step: load the conversation, step it, count it, save it, in one transaction committed
   to the database file (WAL);
 - then, after typed words or a step shown as new messages (with service cards), a second
@@ -21,7 +21,6 @@ from datetime import timedelta
 from pathlib import Path
 
 from bot.app import build
-from bot.channels.interpret import start_payload
 from bot.conversation import Conversations
 from bot.engine.model import Tracked
 from bot.store.sqlite import SqliteStore
@@ -75,8 +74,6 @@ async def _run(path: Path, min_seconds: float) -> StorageResult:
                 for action, event in steps:
                     before = clock()
                     typed = action.kind == "type"
-                    if typed and start_payload(action.words) is None:
-                        await conversations.place(key)
                     outcome = await conversations.handle(
                         key,
                         event,

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bot import logs
-from bot.app import StartupError, bundled_directory, open_pathways
+from bot.app import StartupError, bundled_directory, open_pathways, typed_reader
 from bot.config import ConfigError, Settings, load_settings
 from bot.directory import cli as directory_cli
 from bot.engine.flows import FlowError, load_flows
@@ -20,6 +20,7 @@ from bot.i18n import available_locales
 from bot.ops import cli as ops_cli
 from bot.poster import cli as poster_cli
 from bot.stats import cli as stats_cli
+from bot.words.check import word_problems
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 
@@ -64,12 +65,17 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _flows_check(settings: Settings, folder: Path) -> int:
+    """The flows, and the typed-word lists beside them (flows/words/)."""
+    problems: list[object]
     try:
         spec = load_flows(folder)
         locales = available_locales(settings.locales_dir)
-        problems = lint(spec, bundled_directory(settings.directory_dir), locales)
+        problems = [*lint(spec, bundled_directory(settings.directory_dir), locales)]
+        problems += word_problems(spec, typed_reader(spec, folder, settings.locales_dir))
     except FlowError as exc:
-        problems = exc.problems
+        problems = [*exc.problems]
+    except StartupError as exc:
+        problems = [exc]
     if problems:
         for problem in problems:
             print(problem, file=sys.stderr)
@@ -105,6 +111,7 @@ async def _console(
         chat = ConsoleChat(
             pathways.conversations,
             pathways.parts.spec,
+            pathways.parts.words,
             settings.locales_dir,
             sys.stdout,
             interactive,

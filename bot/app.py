@@ -24,10 +24,13 @@ from bot.engine.flows import FlowError, load_flows
 from bot.engine.lint import lint
 from bot.engine.machine import Engine
 from bot.engine.spec import FlowSpec
-from bot.i18n import available_locales
+from bot.i18n import available_locales, translator
 from bot.store.interface import Store, Transaction
 from bot.store.sqlite import SqliteStore
 from bot.sweeper import Sweeper
+from bot.words.check import word_problems
+from bot.words.lists import WordsError, read_word_lists
+from bot.words.reader import TypedReader
 
 
 class StartupError(Exception):
@@ -44,6 +47,7 @@ class Parts:
     directory: LiveDirectory
     engine: Engine
     locales: tuple[str, ...]
+    words: TypedReader
 
 
 def load_spec(flows_dir: Path) -> FlowSpec:
@@ -68,30 +72,49 @@ def start_codes(directory_dir: Path, index: DirectoryIndex) -> dict[str, StartCo
         raise StartupError("The start codes have problems:\n" + str(exc)) from exc
 
 
+def typed_reader(spec: FlowSpec, flows_dir: Path, locales_dir: Path) -> TypedReader:
+    """What typed words mean, from flows/words/ and the translations of the buttons."""
+    locales = available_locales(locales_dir)
+    try:
+        lists = read_word_lists(flows_dir)
+    except WordsError as exc:
+        raise StartupError("The typed-word lists have problems:\n" + str(exc)) from exc
+
+    def translate(msgid: str, locale: str) -> str:
+        return translator(locale, locales_dir).gettext(msgid)
+
+    return TypedReader(spec, lists, translate, locales)
+
+
 def assemble(
     spec: FlowSpec,
     index: DirectoryIndex,
+    words: TypedReader,
     locales: tuple[str, ...],
     clock: Clock = utc_now,
     version: int = 0,
     codes: Mapping[str, StartCode] | None = None,
 ) -> Parts:
-    """Check the flows against this directory and these languages, and build the engine."""
-    problems = lint(spec, index, locales)
+    """Check the flows against this directory, these languages and these typed words, and
+    build the engine."""
+    problems = [*map(str, lint(spec, index, locales)), *word_problems(spec, words)]
     if problems:
-        raise StartupError("The flows have problems:\n" + "\n".join(map(str, problems)))
+        raise StartupError("The flows have problems:\n" + "\n".join(problems))
     directory = LiveDirectory(index, version)
-    deps = Deps(directory=directory, clock=clock, locales=locales, start_codes=codes or {})
+    deps = Deps(
+        directory=directory, clock=clock, locales=locales, start_codes=codes or {}, words=words
+    )
     engine = Engine(spec, deps)
-    return Parts(spec, directory, engine, locales)
+    return Parts(spec, directory, engine, locales, words)
 
 
 def build(flows_dir: Path, directory_dir: Path, locales_dir: Path, clock: Clock = utc_now) -> Parts:
     """Everything from the files alone (the bundled directory), for checks and tests."""
     spec = load_spec(flows_dir)
+    words = typed_reader(spec, flows_dir, locales_dir)
     index = bundled_directory(directory_dir)
     codes = start_codes(directory_dir, index)
-    return assemble(spec, index, available_locales(locales_dir), clock, 0, codes)
+    return assemble(spec, index, words, available_locales(locales_dir), clock, 0, codes)
 
 
 async def seed_if_empty(tx: Transaction, folder: Path, clock: Clock) -> bool:
@@ -117,7 +140,8 @@ async def open_parts(
         raise StartupError("The service directory has problems:\n" + str(exc)) from exc
     index = DirectoryIndex(data.areas, data.services)
     codes = start_codes(directory_dir, index)
-    return assemble(spec, index, available_locales(locales_dir), clock, version, codes)
+    words = typed_reader(spec, flows_dir, locales_dir)
+    return assemble(spec, index, words, available_locales(locales_dir), clock, version, codes)
 
 
 @dataclass(frozen=True)

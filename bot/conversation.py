@@ -18,7 +18,7 @@ from bot.directory.index import DirectoryIndex, LiveDirectory
 from bot.directory.validate import DirectoryError
 from bot.engine.context import Clock
 from bot.engine.machine import Engine
-from bot.engine.model import Button, Event, EventKind, Reply, Session, Text, Tracked
+from bot.engine.model import Event, EventKind, Reply, Session, Text, Tracked
 from bot.store.interface import PendingWipe, Store, Transaction
 
 LONDON = ZoneInfo("Europe/London")
@@ -66,16 +66,6 @@ def figures(before: dict[str, str], after: dict[str, str], reply: Reply) -> list
         found.append(("area", after["nation"]))
     found += [("service", card.service_id) for card in reply.cards]
     return found
-
-
-@dataclass(frozen=True)
-class Place:
-    """Where a conversation stands, for reading what the person typed: its step, language and
-    the step's buttons."""
-
-    state: str
-    locale: str
-    buttons: tuple[Button, ...]
 
 
 class Conversations:
@@ -127,15 +117,6 @@ class Conversations:
     async def exists(self, chat_key: str) -> bool:
         async with self.store.read() as tx:
             return await tx.load_session(chat_key) is not None
-
-    async def place(self, chat_key: str, locale: str = "en") -> Place:
-        """The step typed words will be read against: the conversation's own, or the first
-        step of a new one when there is none (or it has been left idle and will be cleared)."""
-        async with self.store.read() as tx:
-            session = await tx.load_session(chat_key)
-        if session is None or self._idle(session, self.clock()):
-            session = self.engine.new_session(chat_key, locale)
-        return Place(session.state, session.locale, self.engine.buttons(session.state))
 
     async def handle(
         self,

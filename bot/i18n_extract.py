@@ -54,7 +54,9 @@ _EMERGENCY_STATES = frozenset({"core.emergency"})
 MESSAGE_ROLES: Mapping[str, str] = {
     "expired": "shown when an old button is pressed, above the current step",
     "use_buttons": "shown when someone types where the step only has buttons",
-    "not_understood": "shown when typed words could not be understood",
+    "did_you_mean": "shown when typed words were close to a button's: {label} is that button",
+    "unknown_place": "shown when a typed place is not known, above the step's nation buttons",
+    "place_border": "shown when a typed place may be in either of two nations",
     "welcome_back": "shown when a saved conversation carries on",
     "idle_cleared": "shown when a chat left idle was cleared",
     "auto_clear": "small print under every step",

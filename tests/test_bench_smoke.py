@@ -9,7 +9,15 @@ import dataclasses
 import sqlite3
 from pathlib import Path
 
-from bench import e2e, engine_bench, memory_bench, search_bench, storage_bench, wipe_bench
+from bench import (
+    e2e,
+    engine_bench,
+    memory_bench,
+    places_bench,
+    search_bench,
+    storage_bench,
+    wipe_bench,
+)
 from bench.machine import LoadMeter, describe
 from bench.report import (
     BASELINE,
@@ -35,6 +43,8 @@ def test_every_benchmark_runs_and_reports(tmp_path: Path) -> None:
     assert storage.steps == engine.steps
     search = search_bench.run(queries=20, services=300)
     assert search.areas == 500 and search.services == 300
+    places = places_bench.run(rounds=1)
+    assert places.typed > 1000 and places.startup_kib > 0
     wipe = wipe_bench.run(messages=6, rounds=1)
     assert wipe.left == 0 and wipe.refused == 0
 
@@ -77,6 +87,7 @@ def test_every_benchmark_runs_and_reports(tmp_path: Path) -> None:
         engine=engine,
         storage=storage,
         search=search,
+        places=places,
         wipe=wipe,
         loads={
             THROUGHPUT: loads[THROUGHPUT],
@@ -99,6 +110,7 @@ def test_every_benchmark_runs_and_reports(tmp_path: Path) -> None:
     assert "quick exit until the chat is clear, p99" in table
     assert "start-up with 5 conversations left idle: first deleteMessages" in table
     assert "start-up with 3 conversations left idle: all cleared" in table
+    assert "typed place read: p99, whole gazetteer" in table
     assert render_markdown(results, quick=True).startswith("# Benchmarks")
     # At these sizes no figure is held to a target: a target names the size it holds for.
     assert all(f.met is None for f in figures(results))

@@ -32,7 +32,7 @@ async def chat(
     conversations: Conversations, parts: Parts, typed: Iterable[str], interactive: bool = False
 ) -> tuple[int, str]:
     out = io.StringIO()
-    console = ConsoleChat(conversations, parts.spec, LOCALES, out, interactive)
+    console = ConsoleChat(conversations, parts.spec, parts.words, LOCALES, out, interactive)
     status = await console.run(lines(*typed))
     return status, out.getvalue()
 

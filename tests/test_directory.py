@@ -203,7 +203,7 @@ def test_places_resolve_to_areas(index: DirectoryIndex, typed: str, area: str) -
     assert found is not None and found.id == area
 
 
-@pytest.mark.parametrize("typed", ["MK18", "Atlantis", "", "999", "UKX"])
+@pytest.mark.parametrize("typed", ["Atlantis", "", "999", "UKX", "ZZ9 9ZZ"])
 def test_unknown_places_resolve_to_nothing(index: DirectoryIndex, typed: str) -> None:
     assert index.resolve_place(typed) is None
 

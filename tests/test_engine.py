@@ -161,7 +161,7 @@ def test_an_unknown_place_is_asked_again(parts: Parts) -> None:
         press(parts.engine, session, label)
     reply = parts.engine.step(session, Event.typed("Atlantis"))
     assert session.state == "victim.where"
-    assert render(reply).startswith("Sorry, I did not understand that.")
+    assert render(reply).startswith("I don't know that place yet. Which part of the UK are you in?")
     assert "nation" not in session.answers
 
 

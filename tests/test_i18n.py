@@ -111,7 +111,7 @@ async def test_the_danger_first_path_reaches_the_emergency_card_in_each_language
     locale: str, conversations: Conversations, parts: Parts
 ) -> None:
     out = io.StringIO()
-    console = ConsoleChat(conversations, parts.spec, LOCALES, out, False, locale)
+    console = ConsoleChat(conversations, parts.spec, parts.words, LOCALES, out, False, locale)
     await console.begin()
     assert console.last is not None
     danger = next(b for b in console.last.buttons if b.trigger == "danger")

@@ -21,8 +21,9 @@ from tests.fakebot import FakeBotApi
 from tests.telegram_support import running_bot, settings_for
 
 SCENARIOS = sorted((Path(__file__).parent / "scenarios").glob("*.yaml"))
-# Run over real HTTP as well: danger, typed words (a place), a long route with service cards.
-OVER_HTTP = [p for p in SCENARIOS if p.stem.startswith(("01_", "07_", "08_"))]
+# Run over real HTTP as well: danger, typed words (a place), a long route with service cards,
+# and danger typed at three steps (an urgent update, read from the message alone).
+OVER_HTTP = [p for p in SCENARIOS if p.stem.startswith(("01_", "07_", "08_", "30_"))]
 # Whatever the route, the bot never reassures, labels or scores.
 NEVER_ANYWHERE = ("low risk", "you are safe", "you're safe", "standard risk", "your score")
 
@@ -87,7 +88,7 @@ async def test_scenario_in_the_terminal_chat(
 ) -> None:
     scenario = load(path)
     out = io.StringIO()
-    console = ConsoleChat(conversations, parts.spec, LOCALES, out, interactive=True)
+    console = ConsoleChat(conversations, parts.spec, parts.words, LOCALES, out, interactive=True)
     assert await console.begin()
     tr = translator("en", LOCALES)
     for number, step in enumerate(scenario.steps, start=1):

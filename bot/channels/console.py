@@ -20,6 +20,7 @@ from bot.conversation import Conversations
 from bot.engine.model import Event, Reply
 from bot.engine.spec import FlowSpec
 from bot.i18n import Translator, _, translator
+from bot.words.reader import TypedReader
 
 CHAT_KEY = "console"
 # Erase the scrollback (3J), move home (H), erase the screen (2J).
@@ -49,6 +50,7 @@ class ConsoleChat:
         self,
         conversations: Conversations,
         spec: FlowSpec,
+        words: TypedReader | None,
         locales_dir: Path,
         out: TextIO,
         interactive: bool,
@@ -56,6 +58,7 @@ class ConsoleChat:
     ) -> None:
         self.conversations = conversations
         self.spec = spec
+        self.words = words
         self.locales_dir = locales_dir
         self.out = out
         self.interactive = interactive
@@ -94,15 +97,13 @@ class ConsoleChat:
         self.last = reply
 
     def _event(self, line: str) -> Event:
+        # A number is the option shown with it: the options just printed, even if the
+        # conversation has moved on since (the engine then says the option has expired).
         words = line.strip()
-        if self.last is not None and words.isdigit():
-            number = int(words)
-            if 1 <= number <= len(self.last.buttons):
-                button = self.last.buttons[number - 1]
-                return Event.button(button.trigger, None if button.way_out else self.last.state)
-        if self.last is None:
-            return interpret(words, None, (), self.spec, self._tr())
-        return interpret(words, self.last.state, self.last.buttons, self.spec, self._tr())
+        if self.last is not None and words.isdigit() and 1 <= int(words) <= len(self.last.buttons):
+            button = self.last.buttons[int(words) - 1]
+            return Event.button(button.trigger, None if button.way_out else self.last.state)
+        return interpret(words, self.spec, self.words)
 
     def _wipe(self) -> None:
         if self.interactive:

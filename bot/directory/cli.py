@@ -15,9 +15,11 @@ from bot.directory import changes
 from bot.directory.files import DirectoryData, read_folder, read_import, to_csv, to_yaml
 from bot.directory.hours import describe
 from bot.directory.index import DirectoryIndex
-from bot.directory.model import AUDIENCES, NEEDS
+from bot.directory.model import AUDIENCES, NEEDS, Area
+from bot.directory.places import AcrossBorder
 from bot.directory.validate import DirectoryError
 from bot.engine.lint import directory_problems
+from bot.engine.spec import ServiceQuery
 from bot.store.sqlite import SqliteStore
 
 OK, PROBLEMS, USAGE = 0, 1, 2
@@ -62,8 +64,18 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
     search = actions.add_parser("search", help="what a person in a place would be shown")
     search.add_argument("place", help='a postcode, town or nation, e.g. "MK9" or "Wales"')
-    search.add_argument("--for", dest="audience", default="victim", choices=sorted(AUDIENCES))
-    search.add_argument("--need", default="talk", choices=sorted(NEEDS))
+    search.add_argument(
+        "--for",
+        dest="audience",
+        default="victim",
+        choices=sorted(AUDIENCES),
+        help="who is asking (victim)",
+    )
+    search.add_argument(
+        "--need",
+        choices=sorted(NEEDS),
+        help="what they need (default: what the chat shows this audience, e.g. talk for victim)",
+    )
     search.add_argument("--at", help="a date and time, e.g. 2026-12-25T10:00 (default: now)")
 
     stale = actions.add_parser("stale", help="entries not checked for a while, or never")
@@ -169,24 +181,67 @@ async def _search(settings: Settings, args: argparse.Namespace, out: TextIO) -> 
     except ValueError:
         _err(f"--at: '{args.at}' is not a date and time like 2026-12-25T10:00")
         return USAGE
+    try:
+        query = _chat_query(settings, args.audience)
+    except StartupError as exc:
+        _err(str(exc))
+        return PROBLEMS
+    needs = (args.need,) if args.need else query.needs if query else ()
     db, data = await _open(settings)
     await db.close()
     index = DirectoryIndex(data.areas, data.services)
-    area = index.resolve_place(args.place)
-    if area is None:
-        print(f"'{args.place}' is not a place the directory knows: showing the UK.", file=out)
+    # The chat's own reading of a place (bot.directory.places), so this shows what it shows.
+    place = index.resolve_place(args.place)
+    area = place if isinstance(place, Area) else None
+    if isinstance(place, AcrossBorder):
+        nations = " or ".join(n.replace("-", " ").title() for n in place.nations)
+        print(
+            f"'{args.place}' may be in {nations}: the chat asks which. Showing every nation.",
+            file=out,
+        )
+    elif area is None:
+        print(
+            f"'{args.place}' is not a place Pathways knows: the chat asks which part of the UK."
+            " Showing every nation.",
+            file=out,
+        )
     else:
-        names = [place.name for a in index.chain(area.id) if (place := index.area(a))]
-        chain = " < ".join(names)
-        print(f"'{args.place}' is {chain}.", file=out)
-    found = index.find(args.audience, (args.need,), area.id if area else None, at)
-    print(f"For {args.audience}, needing {args.need}, at {at:%a %d %b %Y %H:%M}:", file=out)
+        names = [a.name for a_id in index.chain(area.id) if (a := index.area(a_id))]
+        print(f"'{args.place}' is {' < '.join(names)}.", file=out)
+    chosen = [s for s in map(index.service, query.ids if query else ()) if s and s.active]
+    found = chosen + [
+        s
+        for s in index.find(args.audience, needs, area.id if area else None, at)
+        if s not in chosen
+    ]
+    need_words = ", ".join(needs) or "anything"
+    print(f"For {args.audience}, needing {need_words}, at {at:%a %d %b %Y %H:%M}:", file=out)
     for number, service in enumerate(found, start=1):
         state = {True: "open", False: "closed", None: "hours unknown"}[index.open_now(service, at)]
         line = "24-hour line" if service.nation_helpline else ", ".join(service.areas)
         print(f"{number:3}. {service.name} [{state}; {line}]", file=out)
         print(f"     {describe(service.hours, 'en_GB')}", file=out)
     return OK
+
+
+def _chat_query(settings: Settings, audience: str) -> ServiceQuery | None:
+    """The services the chat shows this audience once it knows where they are: the signposting
+    step its place question leads to (victim.services for victim), by the flows."""
+    spec = load_spec(settings.flows_dir)
+    queries = [
+        state.services
+        for state in spec.states.values()
+        if state.services is not None and state.services.audience == audience
+    ]
+    after_place = [
+        q
+        for state in spec.states.values()
+        if state.input is not None
+        for choice in state.input.choices
+        for q in [spec.states[choice.goto].services]
+        if choice.goto in spec.states and q is not None and q.audience == audience
+    ]
+    return next(iter(after_place or queries), None)
 
 
 async def _stale(settings: Settings, days: int, out: TextIO) -> int:

@@ -7,42 +7,18 @@ millisecond. `LiveDirectory` swaps in a fresh index when the stored directory ch
 
 from __future__ import annotations
 
-import difflib
-import re
-from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime
 
 from bot.directory.hours import is_open
 from bot.directory.model import NATIONS, Area, Service
-
-_SPACES = re.compile(r"\s+")
-_POSTCODE = re.compile(r"^([a-z]{1,2}[0-9][0-9a-z]?)\s*(?:[0-9][a-z]{2})?$")
-FUZZY_CUTOFF = 0.8  # "Bletchly" finds Bletchley; short or distant words do not match
-
-
-def normalise(typed: str) -> str:
-    return _SPACES.sub(" ", typed.strip().lower().replace("\u2019", "'"))
+from bot.directory.places import PlaceFinder, PlaceFound
 
 
 class DirectoryIndex:
     def __init__(self, areas: dict[str, Area], services: dict[str, Service]) -> None:
         self._areas = areas
         self._services = services
-        self._by_words: dict[str, str] = {}
-        self._by_district: dict[str, str] = {}
-        for area in areas.values():
-            for word in (area.name, *area.aliases):
-                self._by_words.setdefault(normalise(word), area.id)
-            for district in area.postcode_districts:
-                self._by_district[district.lower()] = area.id
-        self._words = sorted(self._by_words)
-        # For near misses: the words holding each letter at least k times (see `_closest`).
-        self._with_letters: dict[tuple[str, int], list[int]] = {}
-        for position, word in enumerate(self._words):
-            for letter, times in Counter(word).items():
-                for k in range(1, times + 1):
-                    self._with_letters.setdefault((letter, k), []).append(position)
         self._by_area: dict[str, list[Service]] = {}
         for service in services.values():
             if service.active:
@@ -50,6 +26,7 @@ class DirectoryIndex:
                     self._by_area.setdefault(area_id, []).append(service)
         self._chains = {area_id: self._walk(area_id) for area_id in areas}
         self._nation_of_service = {s.id: self._nation_of_areas(s.areas) for s in services.values()}
+        self._places = PlaceFinder(areas, self.nation_of)
 
     # -- lookups ------------------------------------------------------------------------------
 
@@ -65,44 +42,10 @@ class DirectoryIndex:
     def area(self, area_id: str) -> Area | None:
         return self._areas.get(area_id)
 
-    def resolve_place(self, typed: str) -> Area | None:
-        """A postcode ("MK9 3EQ"), a district ("mk9"), a town or alias ("Bletchley"), a near
-        miss ("Bletchly") or a nation ("Wales"), as an area. None when nothing fits."""
-        words = normalise(typed)
-        if not words:
-            return None
-        if words in self._by_words:
-            return self._areas[self._by_words[words]]
-        postcode = _POSTCODE.match(words)
-        if postcode and postcode.group(1) in self._by_district:
-            return self._areas[self._by_district[postcode.group(1)]]
-        if len(words) >= 4 and not any(c.isdigit() for c in words):
-            close = self._closest(words)
-            if close is not None:
-                return self._areas[self._by_words[close]]
-        return None
-
-    def _closest(self, typed: str) -> str | None:
-        """The word `difflib.get_close_matches(typed, words, n=1, cutoff=FUZZY_CUTOFF)` finds,
-        without comparing every word in full. A word can be that close only if it shares
-        enough letters with `typed` (difflib's own `quick_ratio` bound); the shared letters
-        are counted for every word at once, and only those words are compared."""
-        shared: Counter[int] = Counter()
-        for letter, times in Counter(typed).items():
-            for k in range(1, times + 1):
-                shared.update(self._with_letters.get((letter, k), ()))
-        matcher = difflib.SequenceMatcher()
-        matcher.set_seq2(typed)
-        best: tuple[float, str] | None = None
-        for position, letters in shared.items():
-            word = self._words[position]
-            if 2.0 * letters / (len(word) + len(typed)) < FUZZY_CUTOFF:
-                continue
-            matcher.set_seq1(word)
-            score = matcher.ratio()
-            if score >= FUZZY_CUTOFF and (best is None or (score, word) > best):
-                best = (score, word)
-        return best[1] if best is not None else None
+    def resolve_place(self, typed: str) -> PlaceFound:
+        """Where a typed place is (see `bot.directory.places`): an area, the nations to ask
+        between, or None when it is not a place Pathways knows."""
+        return self._places.find(typed)
 
     def _walk(self, area_id: str) -> tuple[str, ...]:
         chain: list[str] = []
@@ -186,7 +129,7 @@ class LiveDirectory:
     def area(self, area_id: str) -> Area | None:
         return self.index.area(area_id)
 
-    def resolve_place(self, typed: str) -> Area | None:
+    def resolve_place(self, typed: str) -> PlaceFound:
         return self.index.resolve_place(typed)
 
     def nation_of(self, area_id: str) -> str | None:

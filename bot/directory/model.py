@@ -5,10 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from bot.directory.hours import UNKNOWN, Hours
 from bot.engine.model import Contact
+
+if TYPE_CHECKING:
+    from bot.directory.places import PlaceFound
 
 # Who a service is for. A flow's signposting step names one of these.
 AUDIENCES: frozenset[str] = frozenset(
@@ -55,8 +58,11 @@ class Area:
     name: str
     kind: str  # uk, nation, county, local
     parent: str | None
-    aliases: tuple[str, ...] = ()
+    aliases: tuple[str, ...] = ()  # other names, and the towns and villages it covers
     postcode_districts: tuple[str, ...] = ()
+    # Optionally a circle: gazetteer places inside it belong to the area, listed or not.
+    centre: tuple[float, float] | None = None  # latitude, longitude
+    radius_km: float | None = None
 
 
 @dataclass(frozen=True)
@@ -92,7 +98,7 @@ class DirectoryQueries(Protocol):
 
     def area(self, area_id: str) -> Area | None: ...
 
-    def resolve_place(self, typed: str) -> Area | None: ...
+    def resolve_place(self, typed: str) -> PlaceFound: ...
 
     def nation_of(self, area_id: str) -> str | None: ...
 

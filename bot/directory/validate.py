@@ -48,7 +48,17 @@ SERVICE_FIELDS = (
     "translations",
 )
 REQUIRED_SERVICE_FIELDS = ("id", "name", "description", "audiences", "areas", "contacts", "source")
-AREA_FIELDS = ("id", "name", "kind", "parent", "aliases", "postcode_districts")
+AREA_FIELDS = (
+    "id",
+    "name",
+    "kind",
+    "parent",
+    "aliases",
+    "postcode_districts",
+    "centre",
+    "radius_km",
+)
+MAX_RADIUS_KM = 100.0  # an area's circle: wide enough for a county, never a nation
 # Anything that would place a service on a map. Refuges must never be findable.
 FORBIDDEN_FIELDS = frozenset({"address", "postcode", "location", "street", "latitude", "longitude"})
 ID_FORMAT = re.compile(r"^[a-z0-9][a-z0-9-]*$")
@@ -313,6 +323,7 @@ def area_from_record(raw: Mapping[str, Any], where: str, problems: list[Problem]
     for district in districts:
         if not DISTRICT_FORMAT.match(district):
             check("postcode_districts", f"'{district}' is not a postcode district like MK9")
+    centre, radius = _circle(raw, check)
     return Area(
         id=area_id,
         name=text_of(raw["name"]),
@@ -320,7 +331,33 @@ def area_from_record(raw: Mapping[str, Any], where: str, problems: list[Problem]
         parent=text_of(raw.get("parent")) or None,
         aliases=words(raw.get("aliases")),
         postcode_districts=districts,
+        centre=centre,
+        radius_km=radius,
     )
+
+
+def _circle(
+    raw: Mapping[str, Any], check: _Checker
+) -> tuple[tuple[float, float] | None, float | None]:
+    """An area's optional circle: `centre: [latitude, longitude]` in the UK, and `radius_km`.
+    Places in the gazetteer inside it belong to the area, so no village need be listed."""
+    centre_raw, radius_raw = raw.get("centre"), raw.get("radius_km")
+    if centre_raw in (None, "") and radius_raw in (None, ""):
+        return None, None
+    parts = words(centre_raw) if not isinstance(centre_raw, list | tuple) else centre_raw
+    try:
+        latitude, longitude = (float(part) for part in parts)
+        radius = float(str(radius_raw))
+    except (TypeError, ValueError):
+        check("centre", "needs `centre: [latitude, longitude]` and `radius_km` together")
+        return None, None
+    if not (49.0 <= latitude <= 61.5 and -8.7 <= longitude <= 2.0):
+        check("centre", f"{latitude}, {longitude} is not in the UK (latitude, longitude)")
+        return None, None
+    if not 0 < radius <= MAX_RADIUS_KM:
+        check("radius_km", f"must be more than 0 and at most {MAX_RADIUS_KM:g}")
+        return None, None
+    return (latitude, longitude), radius
 
 
 def check_whole(
@@ -377,4 +414,9 @@ def area_to_record(area: Area) -> dict[str, Any]:
         "parent": area.parent,
         "aliases": list(area.aliases),
         "postcode_districts": list(area.postcode_districts),
+        **(
+            {"centre": list(area.centre), "radius_km": area.radius_km}
+            if area.centre is not None
+            else {}
+        ),
     }

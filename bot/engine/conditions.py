@@ -10,12 +10,22 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
+from bot.directory.places import AcrossBorder
 from bot.directory.start_codes import ROUTES
 from bot.engine.context import Deps, Turn
 from bot.engine.model import Effect
 
 Condition = Callable[[Turn], bool]
-Parser = Callable[[str, Deps], dict[str, str] | None]
+
+
+@dataclass(frozen=True)
+class Unparsed:
+    """Typed text a parser could not read, and the message (flows/core.yaml) that says so."""
+
+    message: str
+
+
+Parser = Callable[[str, Deps], dict[str, str] | Unparsed]
 
 
 class ArgKind(Enum):
@@ -115,12 +125,15 @@ ACTIONS: dict[str, ActionDef] = {
 # -- typed-input parsers ----------------------------------------------------------------------
 
 
-def _place(typed: str, deps: Deps) -> dict[str, str] | None:
+def _place(typed: str, deps: Deps) -> dict[str, str] | Unparsed:
     """A place name or postcode, turned into an area id and its nation. The words typed are
-    not kept: only the ids are returned."""
+    not kept: only the ids are returned. A place on a border, or one not known, is a question:
+    which part of the UK?"""
     area = deps.directory.resolve_place(typed)
+    if isinstance(area, AcrossBorder):
+        return Unparsed("place_border")
     if area is None:
-        return None
+        return Unparsed("unknown_place")
     answers = {"area": area.id}
     nation = deps.directory.nation_of(area.id)
     if nation:

@@ -10,6 +10,7 @@ from bot.directory.model import DirectoryQueries
 from bot.directory.start_codes import StartCode
 from bot.engine.model import Effect, Session, Text
 from bot.engine.spec import FlowSpec
+from bot.words.reader import TypedReader
 
 Clock = Callable[[], datetime]
 
@@ -24,6 +25,8 @@ class Deps:
     # Deep-link codes (posters, cards): a conversation started with one is set to its area
     # and, optionally, its route.
     start_codes: Mapping[str, StartCode] = field(default_factory=dict)
+    # What typed words mean (flows/words/); without it, only a step's parser reads typing.
+    words: TypedReader | None = None
 
 
 @dataclass
@@ -41,4 +44,5 @@ class Turn:
     effects: set[Effect] = field(default_factory=set)
     notices: list[Text] = field(default_factory=list)
     parsed: dict[str, str] = field(default_factory=dict)  # structured result of typed input
+    suggested: str | None = None  # a button asked about ("Did you mean ...?"): shown first
     entered: bool = False  # a transition ran, so the (new) state's entry actions are due

@@ -292,7 +292,7 @@ class _FileLoader(_Reader):
         )
 
     def read_button(self, node: yaml.Node) -> ButtonSpec | None:
-        allowed = ["trigger", "label", "goto", "choose", "way_out", "set", "do"]
+        allowed = ["trigger", "label", "goto", "choose", "way_out", "set", "do", "means"]
         entries = self.mapping(node, "a button", allowed, required=["label"])
         if entries is None or "label" not in entries:
             return None
@@ -315,6 +315,12 @@ class _FileLoader(_Reader):
                 if value:
                     answers.append((answer_key, value))
         actions = self.read_actions(entries["do"][1]) if "do" in entries else []
+        # The short answers (flows/words/*.yaml) that typed mean this button: "yes", "no" ...
+        means = (
+            self.each(entries["means"][1], "means", lambda n: self.name(n, "an answer"))
+            if "means" in entries
+            else []
+        )
         if not (label and trigger):
             return None
         return ButtonSpec(
@@ -326,6 +332,7 @@ class _FileLoader(_Reader):
             way_out=way_out,
             where=self.where(node),
             label_where=self.where(entries["label"][1]),
+            means=tuple(means),
         )
 
     def read_route(

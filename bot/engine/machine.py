@@ -14,7 +14,7 @@ from transitions import EventData, Machine
 
 from bot.directory.model import Service
 from bot.directory.start_codes import StartCode
-from bot.engine.conditions import ACTIONS, CONDITIONS, PARSERS
+from bot.engine.conditions import ACTIONS, CONDITIONS, PARSERS, Unparsed
 from bot.engine.context import Deps, Turn
 from bot.engine.model import (
     Button,
@@ -192,16 +192,34 @@ class Engine:
         self.machine.events[event.trigger].trigger(turn)
 
     def _typed(self, turn: Turn, text: str) -> None:
+        """Typed words: a way out or a button (by number, label or short answer), then what the
+        step's parser reads (a place), then a slip ("dangr" is danger; "yse" is asked about)."""
         state = self.spec.states[turn.state]
-        if state.input is None:
+        words, locale = self.deps.words, turn.session.locale
+        if words is not None:
+            reading = words.read(text, state.name, self.buttons(state.name), locale)
+            if reading is not None:
+                self._press(turn, Event.button(reading.trigger, state.name))
+                return
+        unparsed: Unparsed | None = None
+        if state.input is not None:
+            parsed = PARSERS[state.input.parser](text, self.deps)
+            if not isinstance(parsed, Unparsed):
+                turn.parsed = parsed
+                self.machine.events[TYPED].trigger(turn)
+                return
+            unparsed = parsed
+        near = words.near(text, state.name, locale) if words is not None else None
+        if near is not None and near.sure:
+            self._press(turn, Event.button(near.trigger, state.name))
+        elif near is not None and words is not None:
+            label = next(b.label for b in self.buttons(state.name) if b.trigger == near.trigger)
+            turn.notices.append(self.message("did_you_mean", label=words.label(label, locale)))
+            turn.suggested = near.trigger
+        elif unparsed is not None:
+            turn.notices.append(self.message(unparsed.message))
+        else:
             turn.notices.append(self.message("use_buttons"))
-            return
-        parsed = PARSERS[state.input.parser](text, self.deps)
-        if parsed is None:
-            turn.notices.append(self.message("not_understood"))
-            return
-        turn.parsed = parsed
-        self.machine.events[TYPED].trigger(turn)
 
     # -- building the reply -------------------------------------------------------------------
 
@@ -238,11 +256,14 @@ class Engine:
     def _reply(self, turn: Turn) -> Reply:
         state = self.spec.states[turn.state]
         effects = frozenset(turn.effects)
+        buttons = self.buttons(state.name)
+        if turn.suggested is not None:  # the button asked about comes first
+            buttons = tuple(sorted(buttons, key=lambda b: b.trigger != turn.suggested))
         return Reply(
             state=state.name,
             notices=tuple(turn.notices),
             text=self.fill(state.text),
-            buttons=() if Effect.END in effects else self.buttons(state.name),
+            buttons=() if Effect.END in effects else buttons,
             cards=tuple(self._services(turn, state)),
             effects=effects,
             accepts_text=state.input is not None,

@@ -23,7 +23,9 @@ PLACEHOLDER = re.compile(r"\{([a-z0-9][a-z0-9-]*)\.([a-z]+)\}")
 REQUIRED_MESSAGES: tuple[str, ...] = (
     "expired",  # a stale or forged button was pressed
     "use_buttons",  # typed text where the step only has buttons
-    "not_understood",  # typed text that matched nothing where the step reads text
+    "did_you_mean",  # typed text close to one button's words: {label}
+    "unknown_place",  # a place not known: which part of the UK?
+    "place_border",  # a place that may be in either of two nations: which?
     "welcome_back",  # a conversation resumed after a restart
     "idle_cleared",  # a conversation ended because it was left idle
     "auto_clear",  # the live message's note that the chat clears itself; {minutes}
@@ -69,6 +71,8 @@ class ButtonSpec:
     way_out: str | None  # this button *is* a global way out, placed and worded by the step
     where: Where
     label_where: Where  # the line of the label itself, which may follow the button's first line
+    # Short answers that, typed, mean this button ("yes", "not_sure"): kinds in flows/words/.
+    means: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

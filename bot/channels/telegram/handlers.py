@@ -172,14 +172,13 @@ class TelegramChannel:
     def _tr(self, locale: str) -> Translator:
         return translator(locale, self.settings.locales_dir)
 
-    async def _read_text(self, key: str, text: str, locale: str) -> Event:
-        """What the person's words mean at the step they are on (commands, a button's words,
-        or text for the step to read)."""
+    def _read_text(self, text: str) -> Event:
+        """What the person's words are: a deep link's start, a command, a way out, or words
+        for the engine to read at the step they are on."""
         code = start_payload(text)
         if code is not None:
             return Event.start(code)
-        place = await self.conversations.place(key, locale)
-        return interpret(text, place.state, place.buttons, self.parts.spec, self._tr(place.locale))
+        return interpret(text, self.parts.spec, self.parts.words)
 
     def _locale(self, update: Update) -> str:
         user = update.effective_user
@@ -193,7 +192,7 @@ class TelegramChannel:
         if update.callback_query is not None:
             event = parse_callback(update.callback_query.data)
         elif update.message is not None and update.message.text:
-            event = interpret(update.message.text, None, (), self.parts.spec, self._tr("en"))
+            event = interpret(update.message.text, self.parts.spec, self.parts.words)
         else:
             return None
         ways_out = self.parts.spec.ways_out
@@ -233,7 +232,7 @@ class TelegramChannel:
             locale = self._locale(update)
             outcome = await self.conversations.handle(
                 key,
-                await self._read_text(key, typed, locale),
+                self._read_text(typed),
                 locale,
                 # Tracked even once deleted (as a bound: no reply can have an id below it).
                 incoming=_tracked(message, gone=gone),

@@ -1,0 +1,1 @@
+"""Where in the UK a typed place is: the GeoNames gazetteer and the postcode-area table."""
