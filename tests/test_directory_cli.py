@@ -6,15 +6,15 @@ import os
 import sqlite3
 import subprocess
 import sys
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from bot.app import open_parts
+from bot.app import build, open_parts
 from bot.conversation import Conversations
 from bot.directory.files import read_folder, to_csv
-from bot.engine.model import Event
+from bot.engine.model import Event, Session
 from bot.store.sqlite import SqliteStore
 from tests.conftest import DIRECTORY, FLOWS, LOCALES, ROOT, FakeClock
 
@@ -165,6 +165,42 @@ def test_search_shows_what_a_person_in_mk9_is_shown(db: Path) -> None:
     services = [line for line in lines if line[:4].strip().rstrip(".").isdigit()]
     assert "MK-Act" in services[0]
     assert any("National Domestic Abuse Helpline" in line for line in services)
+
+
+@pytest.mark.parametrize(
+    ("audience", "step", "typed"),
+    [
+        ("victim", "victim.where", "Glasgow"),
+        ("friend", "friend.where", "CF10 1AA"),
+        ("own_behaviour", "own_behaviour.where", "Wolverton"),
+    ],
+)
+def test_search_reads_a_place_and_shows_what_the_chat_shows(
+    db: Path, audience: str, step: str, typed: str
+) -> None:
+    """The same place, read the same way, the same services in the same order as the chat's
+    own step, with the need the chat uses for that audience when none is given."""
+    moment = datetime(2026, 12, 1, 10, 30, tzinfo=UTC)
+    parts = build(FLOWS, DIRECTORY, LOCALES, clock=lambda: moment)
+    reply = parts.engine.step(Session("search", step), Event.typed(typed))
+    shown = [card.name for card in reply.cards]
+    result = cli(db, "search", typed, "--for", audience, "--at", "2026-12-01T10:30")
+    assert result.returncode == 0, result.stderr
+    listed = [
+        line.split(". ", 1)[1].rsplit(" [", 1)[0]
+        for line in result.stdout.splitlines()
+        if line[:4].strip().rstrip(".").isdigit()
+    ]
+    assert listed == shown
+
+
+def test_search_says_when_the_chat_would_ask(db: Path) -> None:
+    border = cli(db, "search", "CH4 8AB")
+    assert "'CH4 8AB' may be in England or Wales: the chat asks which." in border.stdout
+    unknown = cli(db, "search", "Atlantis")
+    assert "the chat asks which part of the UK" in unknown.stdout
+    for nation_line in ("National Domestic Abuse Helpline", "Live Fear Free"):
+        assert nation_line in border.stdout and nation_line in unknown.stdout
 
 
 def test_stale_lists_entries_never_checked(db: Path) -> None:

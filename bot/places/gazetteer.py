@@ -37,17 +37,6 @@ class GazetteerPlace:
     longitude: float
 
 
-@dataclass(frozen=True)
-class _Entry:
-    name: str  # the name this entry is known by: the place's own, or one of its others
-    place: str  # the place's own name
-    nation: str
-    latitude: float
-    longitude: float
-    population: int
-    own_name: bool
-
-
 def distance_km(a: tuple[float, float], b: tuple[float, float]) -> float:
     """The great-circle distance between two (latitude, longitude) points."""
     lat1, lon1, lat2, lon2 = map(math.radians, (*a, *b))
@@ -58,41 +47,57 @@ def distance_km(a: tuple[float, float], b: tuple[float, float]) -> float:
     return 2 * EARTH_RADIUS_KM * math.asin(math.sqrt(h))
 
 
-def read_rows(lines: Iterable[str]) -> Iterator[_Entry]:
-    """Each name of each place in the file (its own name first, then its other names)."""
+@dataclass(frozen=True, slots=True)
+class _Place:
+    name: str
+    nation: str
+    latitude: float
+    longitude: float
+    population: int
+    names: tuple[str, ...]  # folded: its own name first, then its other names
+
+
+def read_rows(lines: Iterable[str]) -> Iterator[_Place]:
+    """Each place in the file, with its names folded."""
     for line in lines:
         if not line.strip() or line.startswith("#"):
             continue
         name, nation, latitude, longitude, population, others = line.rstrip("\n").split("\t")
-        where = (nation, float(latitude), float(longitude), int(population))
-        yield _Entry(name, name, *where, own_name=True)
-        for other in filter(None, others.split("|")):
-            yield _Entry(other, name, *where, own_name=False)
+        folded = (fold(name), *(fold(other) for other in others.split("|") if other))
+        yield _Place(name, nation, float(latitude), float(longitude), int(population), folded)
 
 
 class Gazetteer:
-    def __init__(self, entries: Iterable[_Entry]) -> None:
-        by_name: dict[str, list[_Entry]] = {}
-        for entry in entries:
-            by_name.setdefault(fold(entry.name), []).append(entry)
-        self._places = {name: self._best(found) for name, found in by_name.items() if name}
-        # Near misses are looked for among places' own names, in the Latin alphabet: the names
-        # people type from memory. Other names count only when typed exactly.
-        self._fuzzy = sorted(
-            {fold(e.name) for found in by_name.values() for e in found if e.own_name}
-        )
+    """Kept small: one record a place, and for each name only the number of its place (the
+    gazetteer is in every running bot's memory)."""
 
-    @staticmethod
-    def _best(found: list[_Entry]) -> GazetteerPlace:
-        found.sort(key=lambda e: (e.own_name, e.population), reverse=True)
-        best = found[0]
-        nations = [best.nation]
-        for other in found[1:]:
-            alike = other.own_name == best.own_name
-            large = other.population >= best.population * SHARED_NAME_SHARE
-            if alike and large and other.nation not in nations:
-                nations.append(other.nation)
-        return GazetteerPlace(best.place, tuple(sorted(nations)), best.latitude, best.longitude)
+    def __init__(self, places: Iterable[_Place]) -> None:
+        rows = list(places)
+        # The place each name is best known as: a place's own name before another place's
+        # other name, then the larger place.
+        best: dict[str, tuple[bool, int, int]] = {}
+        for number, place in enumerate(rows):
+            for position, name in enumerate(place.names):
+                rank = (position == 0, place.population, -number)
+                if name and (name not in best or rank > best[name]):
+                    best[name] = rank
+        self._places = {name: -rank[2] for name, rank in best.items()}
+        # Names shared by places of a like size in other nations: the nations to ask between.
+        self._shared: dict[str, tuple[str, ...]] = {}
+        for place in rows:
+            for position, name in enumerate(place.names):
+                own, population, number = best.get(name, (False, 0, 0))
+                first = rows[-number]
+                large = population * SHARED_NAME_SHARE <= place.population
+                if (position == 0) == own and large and place.nation != first.nation:
+                    self._shared[name] = tuple(
+                        sorted({*self._shared.get(name, (first.nation,)), place.nation})
+                    )
+        # Near misses are looked for among places' own names: the names people type from
+        # memory. Other names count only when typed exactly.
+        self._fuzzy = sorted({place.names[0] for place in rows if place.names[0]})
+        # What a found place is shown as; the rest of each row is not needed again.
+        self._rows = [(p.name, p.nation, p.latitude, p.longitude) for p in rows]
 
     def __len__(self) -> int:
         return len(self._places)
@@ -103,7 +108,11 @@ class Gazetteer:
 
     def find(self, folded: str) -> GazetteerPlace | None:
         """The place a folded name stands for, exactly."""
-        return self._places.get(folded)
+        number = self._places.get(folded)
+        if number is None:
+            return None
+        name, nation, latitude, longitude = self._rows[number]
+        return GazetteerPlace(name, self._shared.get(folded, (nation,)), latitude, longitude)
 
     def closest(self, folded: str) -> tuple[str, float] | None:
         """The place name nearest a misspelling, with its score (0-100), if any is close."""

@@ -57,10 +57,7 @@ def _taken_by_ways_out(spec: FlowSpec, words: TypedReader) -> list[str]:
             if button.way_out is not None:
                 continue
             for wl in words.lists.values():
-                phrases = set(wl.steps.get(state.name, {}).get(button.trigger, ()))
-                for kind in button.means:
-                    phrases |= wl.answers.get(kind, frozenset())
-                for phrase in sorted(phrases):
+                for phrase in sorted(words.words_for(state.name, button, [wl])):
                     if phrase not in ways_out:
                         ways_out[phrase] = words.way_out(phrase)
                     taken = ways_out[phrase]

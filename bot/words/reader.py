@@ -21,7 +21,7 @@ from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA
 
 from bot.engine.model import Button
-from bot.engine.spec import FlowSpec
+from bot.engine.spec import ButtonSpec, FlowSpec
 from bot.folding import fold, key, symbols
 from bot.words.lists import WordList
 
@@ -66,8 +66,8 @@ class TypedReader:
         self.lists = lists
         self._translate = translate
         everyone = list(lists.values())
-        # Danger, heard in every language: a person may write in any of them.
-        # Danger phrases by their first word, so a message is scanned once, word by word.
+        # Danger is heard in every language at once: a person may write in any of them. The
+        # phrases are kept by their first word, so a message is scanned once, word by word.
         self._danger: dict[str, set[tuple[str, ...]]] = {}
         for wl in everyone:
             for phrase in wl.danger:
@@ -75,8 +75,9 @@ class TypedReader:
                 self._danger.setdefault(first, set()).add(tuple(rest))
         self._danger_symbols = frozenset(s for wl in everyone for s in wl.danger_symbols)
         # Single words a slip away from danger: long enough that a slip is still that word.
-        self._danger_words = sorted({p for wl in everyone for p in wl.danger if " " not in p})
-        self._danger_words = [w for w in self._danger_words if len(w) >= 6 and w.isalpha()]
+        self._danger_words = sorted(
+            {p for wl in everyone for p in wl.danger if p.isalpha() and len(p) >= 6}
+        )
         self._polite = frozenset(w for wl in everyone for w in wl.polite)
         # A button's own label, typed whole, is that button wherever it is offered, even if it
         # holds a danger word ("Who can help", "Help with money").
@@ -105,35 +106,38 @@ class TypedReader:
 
     # -- building -----------------------------------------------------------------------------
 
+    def _lists_for(self, locale: str) -> list[WordList]:
+        """The person's language, then English, which is always understood."""
+        return [self.lists[code] for code in dict.fromkeys((locale, "en")) if code in self.lists]
+
+    def words_for(self, state: str, button: ButtonSpec, lists: Iterable[WordList]) -> set[str]:
+        """A button's short answers at a step: those particular to the step, then those of
+        the kinds it means."""
+        words: set[str] = set()
+        for wl in lists:
+            words |= wl.steps.get(state, {}).get(button.trigger, frozenset())
+            for kind in button.means:
+                words |= wl.answers.get(kind, frozenset())
+        return words
+
     def _answers_at(self, state: str, locale: str) -> dict[str, str]:
-        """Phrase -> trigger, for the step's own buttons: labels, then short answers."""
+        """Phrase -> trigger, for the step's own buttons: labels first, then short answers."""
         spec = self.spec.states[state]
         found: dict[str, str] = {}
-        own = [self.lists[code] for code in dict.fromkeys((locale, "en")) if code in self.lists]
         for button in spec.buttons:
             for label in (self._translate(button.label, locale), button.label):
                 found.setdefault(fold(label), button.trigger)
         for button in spec.buttons:
-            for wl in own:
-                for phrase in wl.steps.get(state, {}).get(button.trigger, ()):
-                    found.setdefault(phrase, button.trigger)
-                for kind in button.means:
-                    for phrase in wl.answers.get(kind, ()):
-                        found.setdefault(phrase, button.trigger)
+            for phrase in sorted(self.words_for(state, button, self._lists_for(locale))):
+                found.setdefault(phrase, button.trigger)
         return found
 
     def conflicts(self) -> list[str]:
-        """Words that would mean two things at one step: for the flow linter."""
+        """Words that would mean two things at one step: for the flow checks."""
         problems: list[str] = []
         for (locale, state), table in self._answers.items():
-            spec = self.spec.states[state]
-            own = [self.lists[c] for c in dict.fromkeys((locale, "en")) if c in self.lists]
-            for button in spec.buttons:
-                words: set[str] = set()
-                for wl in own:
-                    words |= wl.steps.get(state, {}).get(button.trigger, frozenset())
-                    for kind in button.means:
-                        words |= wl.answers.get(kind, frozenset())
+            for button in self.spec.states[state].buttons:
+                words = self.words_for(state, button, self._lists_for(locale))
                 taken = {w for w in words if table.get(w) not in (None, button.trigger)}
                 problems.extend(
                     f"{state} ({locale}): '{w}' would mean both '{table[w]}' and '{button.trigger}'"
