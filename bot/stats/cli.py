@@ -43,6 +43,13 @@ def _day(raw: str | None, default: date, name: str) -> date:
         raise ValueError(f"{name}: '{raw}' is not a date like 2026-11-01") from None
 
 
+def _write_csv(path: Path, text: str) -> None:
+    """Opened with newline="" as the csv module asks, so its line endings reach the file
+    unchanged on every platform (no doubled "\\r")."""
+    with path.open("w", encoding="utf-8", newline="") as out:
+        out.write(text)
+
+
 async def run(settings: Settings, args: argparse.Namespace) -> int:
     today = utc_now().date()
     try:
@@ -64,6 +71,6 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
     await asyncio.to_thread(chart, figures, args.png)
     print(f"Chart written to {args.png}.", file=sys.stderr)
     if args.csv:
-        await asyncio.to_thread(args.csv.write_text, to_csv(figures), encoding="utf-8")
+        await asyncio.to_thread(_write_csv, args.csv, to_csv(figures))
         print(f"Daily figures written to {args.csv}.", file=sys.stderr)
     return OK

@@ -13,8 +13,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.store.interface import Count, Store
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure as MplFigure
+    from matplotlib.ticker import Formatter
 
 SMALL = 5
 SUPPRESSED = "<5"
@@ -93,29 +99,75 @@ def chart_labels(figures: Figures, kind: str) -> list[str]:
 def chart(figures: Figures, target: Path | io.BytesIO, kinds: Iterable[str] = CHARTED) -> None:
     """A PNG of routes and needs, week by week. Weekly values below 5 are not plotted (a gap),
     and every label carries suppressed totals only."""
-    import matplotlib
+    drawing(figures, kinds).savefig(target, format="png", dpi=100)
 
-    matplotlib.use("Agg")  # no screen: draw straight to a file
-    from matplotlib import pyplot
+
+def drawing(figures: Figures, kinds: Iterable[str] = CHARTED) -> MplFigure:
+    """The chart as a matplotlib Figure, one panel per kind.
+
+    Built with `matplotlib.figure.Figure` rather than pyplot, so nothing global is touched and
+    it is safe to draw from a worker thread (the Telegram admin does). The axes are fixed so a
+    few small counts still read sensibly: whole-number y ticks from 0, and date ticks spanning
+    the chosen days rather than matplotlib's default of several years around a lone point.
+    """
+    from matplotlib.figure import Figure
 
     kinds = list(kinds)
-    fig, axes = pyplot.subplots(len(kinds), 1, figsize=(9, 3.2 * len(kinds)), squeeze=False)
+    fig = Figure(figsize=(9, 3.2 * len(kinds)))
+    axes = fig.subplots(len(kinds), 1, squeeze=False)
     for axis, kind in zip(axes[:, 0], kinds, strict=True):
         weeks, series = figures.weekly(kind)
         labels = dict(
             zip([v for v, _ in figures.totals(kind)], chart_labels(figures, kind), strict=True)
         )
+        axis.xaxis_date()  # dates even when nothing is plotted
+        highest = 0
         for value, counts in sorted(series.items()):
             points = [c if c >= SMALL else float("nan") for c in counts]
+            highest = max([highest, *(c for c in counts if c >= SMALL)])
             axis.plot(weeks, points, marker="o", label=labels.get(value, value))
+        _date_axis(axis, weeks[0], figures.last)
+        _count_axis(axis, highest)
         axis.set_title(f"{kind.capitalize()}s, week by week")
         axis.set_ylabel("conversations")
-        axis.set_ylim(bottom=0)
         if series:
             axis.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))
         else:
             axis.text(0.5, 0.5, "no figures", ha="center", va="center", transform=axis.transAxes)
     fig.suptitle(f"Pathways, {figures.first} to {figures.last} (weekly values below 5 not shown)")
     fig.tight_layout()
-    fig.savefig(target, format="png", dpi=100)
-    pyplot.close(fig)
+    return fig
+
+
+def _date_axis(axis: Axes, first: date, last: date) -> None:
+    """x from the first week's Monday to the last day, half a day either side, with ticks
+    suited to the span: each day for a week or so, each Monday (the plotted weeks) for up to 16
+    weeks, matplotlib's automatic choice beyond that. Never hours, never years for a month."""
+    from matplotlib import dates
+
+    left = dates.date2num(first) - 0.5  # type: ignore[no-untyped-call]
+    right = dates.date2num(last) + 0.5  # type: ignore[no-untyped-call]
+    span = right - left
+    locator: dates.DateLocator
+    formatter: Formatter
+    if span <= 10:
+        locator = dates.DayLocator()  # type: ignore[no-untyped-call]
+        formatter = dates.DateFormatter("%d %b")  # type: ignore[no-untyped-call]
+    elif span <= 7 * 16:
+        locator = dates.WeekdayLocator(byweekday=dates.MO)  # type: ignore[no-untyped-call]
+        formatter = dates.DateFormatter("%d %b")  # type: ignore[no-untyped-call]
+    else:
+        locator = dates.AutoDateLocator(minticks=3, maxticks=10)  # type: ignore[no-untyped-call]
+        formatter = dates.ConciseDateFormatter(locator)  # type: ignore[no-untyped-call]
+    axis.xaxis.set_major_locator(locator)
+    axis.xaxis.set_major_formatter(formatter)
+    axis.set_xlim(left, right)
+
+
+def _count_axis(axis: Axes, highest: int) -> None:
+    """y from 0 in whole conversations. The top is at least 5 (the smallest value that can be
+    plotted), so a panel where everything is 0 or suppressed still has a readable scale."""
+    from matplotlib.ticker import MaxNLocator
+
+    axis.yaxis.set_major_locator(MaxNLocator(integer=True))
+    axis.set_ylim(0, max(SMALL, highest) * 1.1)
