@@ -15,7 +15,7 @@ from bot.config import ConfigError, Settings, load_settings
 from bot.directory import cli as directory_cli
 from bot.engine.flows import FlowError, load_flows
 from bot.engine.graph import markdown
-from bot.engine.lint import lint
+from bot.engine.lint import lint, unreachable_services
 from bot.i18n import available_locales
 from bot.ops import cli as ops_cli
 from bot.poster import cli as poster_cli
@@ -70,7 +70,8 @@ def _flows_check(settings: Settings, folder: Path) -> int:
     try:
         spec = load_flows(folder)
         locales = available_locales(settings.locales_dir)
-        problems = [*lint(spec, bundled_directory(settings.directory_dir), locales)]
+        bundled = bundled_directory(settings.directory_dir)
+        problems = [*lint(spec, bundled, locales), *unreachable_services(spec, bundled)]
         problems += word_problems(spec, typed_reader(spec, folder, settings.locales_dir))
     except FlowError as exc:
         problems = [*exc.problems]

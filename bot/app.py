@@ -23,6 +23,7 @@ from bot.engine.context import Clock, Deps
 from bot.engine.flows import FlowError, load_flows
 from bot.engine.lint import lint
 from bot.engine.machine import Engine
+from bot.engine.model import Button
 from bot.engine.spec import FlowSpec
 from bot.i18n import available_locales, translator
 from bot.store.interface import Store, Transaction
@@ -83,7 +84,10 @@ def typed_reader(spec: FlowSpec, flows_dir: Path, locales_dir: Path) -> TypedRea
     def translate(msgid: str, locale: str) -> str:
         return translator(locale, locales_dir).gettext(msgid)
 
-    return TypedReader(spec, lists, translate, locales)
+    def label(button: Button, locale: str) -> str:
+        return translator(locale, locales_dir).label(button)
+
+    return TypedReader(spec, lists, translate, locales, label)
 
 
 def assemble(

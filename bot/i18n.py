@@ -9,6 +9,7 @@ from __future__ import annotations
 import gettext
 import io
 import logging
+import re
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
@@ -19,7 +20,7 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import Translations
 
-from bot.engine.model import Text
+from bot.engine.model import Button, Text
 
 DOMAIN = "messages"
 SOURCE_LOCALE = "en"
@@ -30,6 +31,9 @@ LEFT_TO_RIGHT_ISOLATE = "\u2066"
 POP_DIRECTIONAL_ISOLATE = "\u2069"
 
 log = logging.getLogger(__name__)
+
+# A command in running text: "/start", not part of a web address or a path.
+_COMMAND = re.compile(r"(?<![\w/:.])/[a-z]+\b")
 
 
 def available_locales(locales_dir: Path) -> tuple[str, ...]:
@@ -70,6 +74,13 @@ class Translator:
     def gettext(self, msgid: str) -> str:
         return self._catalogue.gettext(msgid)
 
+    def label(self, button: Button) -> str:
+        """A button's label, in its question's context where it has one ("Yes" to "Are you
+        afraid ...?" is "Ydw" in Welsh; to "Have they ever ...?", "Do")."""
+        if button.context is None:
+            return self.gettext(button.label)
+        return self._catalogue.pgettext(button.context, button.label)
+
     def isolate(self, value: str) -> str:
         """A number or address to set inside this language's text, kept left to right."""
         if self.right_to_left:
@@ -77,10 +88,13 @@ class Translator:
         return value
 
     def render(self, text: Text) -> str:
-        """Translate, then fill the `{service.kind}` placeholders with directory values."""
+        """Translate, then fill the `{service.kind}` placeholders with directory values. In a
+        right-to-left language, commands are set left to right too (`/start`, not `start/`)."""
         rendered = self.gettext(text.msgid)
         for placeholder, value in text.values:
             rendered = rendered.replace(placeholder, self.isolate(value))
+        if self.right_to_left:
+            rendered = _COMMAND.sub(lambda m: self.isolate(m.group(0)), rendered)
         return rendered
 
     @property

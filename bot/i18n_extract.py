@@ -24,10 +24,11 @@ from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir, extract_p
 from babel.messages.frontend import parse_mapping_cfg
 
 from bot.engine.flows import display_path, load_flows
-from bot.engine.spec import PLACEHOLDER, FlowSpec, StateSpec
+from bot.engine.spec import PLACEHOLDER, FlowSpec, StateSpec, label_context
 
 # (line, function name, message, translator comments): what Babel expects of an extractor.
-Extracted = tuple[int, str | None, str, list[str]]
+# (line, function, message, comments); the message is (context, msgid) for "pgettext".
+Extracted = tuple[int, str | None, str | tuple[str, str], list[str]]
 
 MAPPING_FILE = "babel.cfg"
 TEMPLATE = Path("locales") / "messages.pot"
@@ -120,7 +121,9 @@ def _state_hint(qualified: str, text: str) -> str:
     if qualified in _EMERGENCY_STATES:
         return (
             "EMERGENCY TEXT: the meaning must stay exact (call 999; on a mobile, press 55 when "
-            "asked; text 999 after registering with emergencySMS; ask for ANI at a pharmacy)"
+            "asked; on a landline, stay on the line; 55 does not give your location; text 999 "
+            "only after registering with emergencySMS, by texting 'register' to 999; ask for "
+            "ANI at a pharmacy that takes part)"
         )
     if text.rstrip().endswith("?"):
         return "a question; keep it gentle, short and plain"
@@ -139,7 +142,12 @@ def _button_labels(state: StateSpec, shown: str, question: str | None) -> Iterat
             yield line, None, button.label, comment
             continue
         answers = f'answers "{question}"' if question else "a short button"
-        yield line, None, button.label, _comment(where, "button label", button.label, answers)
+        comment = _comment(where, "button label", button.label, answers)
+        context = label_context(state.name, button.label)
+        if context is None:
+            yield line, None, button.label, comment
+        else:  # its own entry per question, so each can be answered as that question asks
+            yield line, "pgettext", (context, button.label), comment
 
 
 def _states(spec: FlowSpec, file: str, shown: str) -> Iterator[Extracted]:

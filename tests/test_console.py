@@ -72,7 +72,7 @@ async def test_a_whole_route_by_numbers_reaches_services_with_sources(
     text = flat(out)
     assert "Live Fear Free Helpline (Wales)" in text
     assert "0808 80 10 800" in text
-    assert "Source: gov.wales. Checked on 26 November 2026." in text
+    assert "Taken from gov.wales on 26 November 2026." in text
 
 
 async def test_unchecked_facts_say_so(conversations: Conversations, parts: Parts) -> None:

@@ -46,6 +46,11 @@ QUESTIONS = (
     "jealous",
     "alone",
     "money",
+    "history",
+    "drink",
+    "suicide",
+    "sexual",
+    "harm_children",
 )
 NATION_LINES = {
     "england": "national-domestic-abuse-helpline",

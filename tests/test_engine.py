@@ -13,9 +13,9 @@ from bot.i18n import translator
 from tests.conftest import DIRECTORY, FIXTURES, FLOWS, LOCALES, FakeClock
 
 EMERGENCY_SENTENCE = (
-    "If you cannot speak on a mobile: dial 999, listen, cough or tap if you can, and press 55 "
-    "when the automated message asks; this connects you to the police. A silent call without "
-    "pressing 55 does not on its own bring help."
+    "If you cannot speak on a mobile: call 999. Listen, and cough or tap if you can. Then press "
+    "55 when the automated message asks. This puts you through to the police. A silent call "
+    "without pressing 55 does not on its own bring help."
 )
 
 
@@ -69,6 +69,9 @@ def test_danger_shows_the_exact_emergency_wording_with_numbers_from_the_director
     assert "call 999" in text
     assert EMERGENCY_SENTENCE in text
     assert "emergencySMS" in text and "ANI (Action Needed Immediately)" in text
+    assert 'To register, text the word "register" to 999 now, before you need it.' in text
+    assert "On a landline there is no 55 to press." in text
+    assert "such as any Boots" in text
     assert "Back to where I was" in [b.label for b in reply.buttons]
 
 

@@ -24,6 +24,13 @@ from tests.fakebot import TOKEN, FakeBotApi
 from tests.telegram_support import CHAT, PATIENCE, Running, running_bot, settings_for
 
 SILENT_SOLUTION = "press 55 when the automated message asks"
+# The first step: danger first, then no, the languages in their own words, and the quick exit.
+OPENING_LABELS = [
+    "Yes, I'm in danger now",
+    "No, not right now",
+    "Language · Iaith · Język · Limba · زبان",
+    "Quick exit",
+]
 
 
 @pytest.fixture
@@ -63,7 +70,7 @@ async def test_start_asks_about_danger_with_both_ways_out_one_tap_away(
     start = await bot.say("/start")
     (message,) = bot.bot_messages()
     assert "First, are you in danger right now?" in (message.plain_text or "")
-    assert bot.labels() == ["Yes, I'm in danger now", "No, not right now", "Quick exit"]
+    assert bot.labels() == OPENING_LABELS
     assert message.protect_content and message.parse_mode == "HTML"
     assert (message.link_preview_options or {}).get("is_disabled") is True
     # The person's own message was deleted once read, and they were told why, once.
@@ -569,7 +576,7 @@ async def test_the_running_bot_keeps_the_collector_off_what_start_up_built(
         ) as bot:
             assert gc.get_freeze_count() > 0
             await bot.say("/start")  # and it still answers
-            assert bot.labels() == ["Yes, I'm in danger now", "No, not right now", "Quick exit"]
+            assert bot.labels() == OPENING_LABELS
     finally:
         gc.unfreeze()
 

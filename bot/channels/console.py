@@ -90,7 +90,7 @@ class ConsoleChat:
         if reply.buttons:
             self._print()
             for number, button in enumerate(reply.buttons, start=1):
-                self._print(f"  {number}. {tr.gettext(button.label)}")
+                self._print(f"  {number}. {tr.label(button)}")
         if reply.accepts_text:
             self._print(tr.gettext(_("(You can also type your answer.)")))
         self._print()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TextIO
@@ -19,7 +20,8 @@ from bot.directory.model import AUDIENCES, NEEDS, Area
 from bot.directory.places import AcrossBorder
 from bot.directory.validate import DirectoryError
 from bot.engine.lint import directory_problems
-from bot.engine.spec import ServiceQuery
+from bot.engine.machine import signposted
+from bot.engine.spec import ServiceQuery, Where
 from bot.store.sqlite import SqliteStore
 
 OK, PROBLEMS, USAGE = 0, 1, 2
@@ -208,12 +210,12 @@ async def _search(settings: Settings, args: argparse.Namespace, out: TextIO) -> 
     else:
         names = [a.name for a_id in index.chain(area.id) if (a := index.area(a_id))]
         print(f"'{args.place}' is {' < '.join(names)}.", file=out)
-    chosen = [s for s in map(index.service, query.ids if query else ()) if s and s.active]
-    found = chosen + [
-        s
-        for s in index.find(args.audience, needs, area.id if area else None, at)
-        if s not in chosen
-    ]
+    asked = (
+        replace(query, needs=needs)
+        if query
+        else ServiceQuery(args.audience, needs, (), Where("", 0))
+    )
+    found = signposted(index, asked, area.id if area else None, None, at)
     need_words = ", ".join(needs) or "anything"
     print(f"For {args.audience}, needing {need_words}, at {at:%a %d %b %Y %H:%M}:", file=out)
     for number, service in enumerate(found, start=1):
@@ -225,23 +227,18 @@ async def _search(settings: Settings, args: argparse.Namespace, out: TextIO) -> 
 
 
 def _chat_query(settings: Settings, audience: str) -> ServiceQuery | None:
-    """The services the chat shows this audience once it knows where they are: the signposting
-    step its place question leads to (victim.services for victim), by the flows."""
+    """The services the chat shows this audience once it knows where they are: its route's
+    own services step (victim.services for victim), else the first step for that audience."""
     spec = load_spec(settings.flows_dir)
+    own = spec.states.get(f"{audience}.services")
+    if own is not None and own.services is not None and own.services.audience == audience:
+        return own.services
     queries = [
         state.services
         for state in spec.states.values()
         if state.services is not None and state.services.audience == audience
     ]
-    after_place = [
-        q
-        for state in spec.states.values()
-        if state.input is not None
-        for choice in state.input.choices
-        for q in [spec.states[choice.goto].services]
-        if choice.goto in spec.states and q is not None and q.audience == audience
-    ]
-    return next(iter(after_place or queries), None)
+    return next(iter(queries), None)
 
 
 async def _stale(settings: Settings, days: int, out: TextIO) -> int:

@@ -23,6 +23,7 @@ import yaml
 from bot.directory.model import Area, Service
 from bot.directory.validate import (
     SERVICE_FIELDS,
+    TRANSLATED_FIELDS,
     DirectoryError,
     Problem,
     area_from_record,
@@ -320,6 +321,8 @@ def cell_text(field: str, value: Any) -> str:
             parts = [contact["kind"], contact["value"]]
             if contact.get("label"):
                 parts.append(contact["label"])
+            translated = contact.get("label_translations") or {}
+            parts += [f"{code}: {text}" for code, text in translated.items()]
             lines.append(" | ".join(parts))
         return "\n".join(lines)
     if field in CSV_LIST_FIELDS:
@@ -330,16 +333,21 @@ def cell_text(field: str, value: Any) -> str:
 
 
 def to_csv(services: Iterable[Service]) -> str:
+    """One row per service. Translated texts get a column per language (description_cy,
+    hours_note_cy ...); a contact's translated labels stay on its line of the contacts cell."""
     ordered = sorted(services, key=_by_id)
-    locales = sorted({code for s in ordered for code in s.translations})
-    columns = [f for f in SERVICE_FIELDS if f != "translations"]
-    columns += [f"description_{code}" for code in locales]
+    records = [service_to_record(service) for service in ordered]
+    columns = [f for f in SERVICE_FIELDS if f not in TRANSLATED_FIELDS]
+    translated: list[tuple[str, str]] = []  # (record field, language) for each extra column
+    for field, prefix in TRANSLATED_FIELDS.items():
+        for code in sorted({code for record in records for code in record[field]}):
+            columns.append(f"{prefix}_{code}")
+            translated.append((field, code))
     out = io.StringIO(newline="")
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(columns)
-    for service in ordered:
-        record = service_to_record(service)
+    for record in records:
         row = [cell_text(field, record[field]) for field in columns if field in record]
-        row += [service.translations.get(code, "") for code in locales]
+        row += [record[field].get(code, "") for field, code in translated]
         writer.writerow([_safe_cell(cell) for cell in row])
     return out.getvalue()

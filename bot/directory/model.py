@@ -48,6 +48,9 @@ NEEDS: frozenset[str] = frozenset(
 )
 
 CONTACT_KINDS: frozenset[str] = frozenset({"phone", "text", "email", "web", "webchat", "keypad"})
+# How a service's `verified_on` date was checked: read in the source the entry names (the
+# default), or confirmed with the service itself.
+VERIFIED_HOW: tuple[str, ...] = ("source", "service")
 AREA_KINDS: tuple[str, ...] = ("uk", "nation", "county", "local")
 NATIONS: tuple[str, ...] = ("england", "wales", "scotland", "northern-ireland")
 
@@ -75,7 +78,7 @@ class Service:
     areas: tuple[str, ...]
     contacts: tuple[Contact, ...]
     source: str
-    verified_on: str | None  # ISO date of the last check against the source; None: never
+    verified_on: str | None  # ISO date of the last check; None: never
     hours: Hours = UNKNOWN
     hours_note: str = ""  # a caveat in words, e.g. "hours have changed over time"
     languages: tuple[str, ...] = ()
@@ -83,6 +86,11 @@ class Service:
     active: bool = True
     # The description in other languages, by locale code; English is `description`.
     translations: Mapping[str, str] = field(default_factory=dict)
+    # `hours_note` in other languages, likewise.
+    hours_note_translations: Mapping[str, str] = field(default_factory=dict)
+    # How `verified_on` was checked: "source" (read in `source`) or "service" (with the
+    # service itself). See VERIFIED_HOW.
+    verified_how: str = "source"
 
     def contact(self, kind: str) -> Contact | None:
         return next((c for c in self.contacts if c.kind == kind), None)
@@ -90,9 +98,15 @@ class Service:
     def described(self, locale: str) -> str:
         return self.translations.get(locale) or self.description
 
+    def noted(self, locale: str) -> str:
+        """The hours note in `locale` where the directory has it, else the English one."""
+        return self.hours_note_translations.get(locale) or self.hours_note
+
 
 class DirectoryQueries(Protocol):
     """What the conversation engine may ask of the directory. Nothing else."""
+
+    def services(self) -> list[Service]: ...
 
     def service(self, service_id: str) -> Service | None: ...
 

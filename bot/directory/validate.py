@@ -25,6 +25,7 @@ from bot.directory.model import (
     AUDIENCES,
     CONTACT_KINDS,
     NEEDS,
+    VERIFIED_HOW,
     Area,
     Service,
 )
@@ -45,8 +46,17 @@ SERVICE_FIELDS = (
     "verified_on",
     "nation_helpline",
     "active",
+    # Later additions go last, so a spreadsheet laid out before them still reads the same.
+    "verified_how",
     "translations",
+    "hours_note_translations",
 )
+# What a contact may hold. In a spreadsheet cell a contact is one line,
+# "kind | value | label | cy: label in Welsh | pl: ...".
+CONTACT_FIELDS = ("kind", "value", "label", "label_translations")
+# Translated texts: the record's field, and the prefix of a spreadsheet's column per language
+# (description_cy, hours_note_pl ...).
+TRANSLATED_FIELDS = {"translations": "description", "hours_note_translations": "hours_note"}
 REQUIRED_SERVICE_FIELDS = ("id", "name", "description", "audiences", "areas", "contacts", "source")
 AREA_FIELDS = (
     "id",
@@ -148,21 +158,79 @@ def _https(value: str) -> bool:
 
 
 def _contact_items(raw: Any) -> list[Mapping[str, Any]]:
-    """Contacts as a YAML list of mappings, or spreadsheet lines "kind | value | label"."""
+    """Contacts as a YAML list of mappings, or spreadsheet lines
+    "kind | value | label | cy: label in Welsh | pl: ...". A part after the label that is not
+    "code: text" is kept under its own words as a key, so it is reported as unknown."""
     if isinstance(raw, list):
         return [item if isinstance(item, Mapping) else {"value": item} for item in raw]
     items: list[Mapping[str, Any]] = []
     for line in str(raw or "").splitlines():
-        if line.strip():
-            kind, _, rest = line.partition("|")
-            value, _, label = rest.partition("|")
-            items.append({"kind": kind.strip(), "value": value.strip(), "label": label.strip()})
+        if not line.strip():
+            continue
+        kind, value, label, *rest = [part.strip() for part in line.split("|")] + ["", ""]
+        item: dict[str, Any] = {"kind": kind, "value": value, "label": label}
+        translations: dict[str, str] = {}
+        for part in filter(None, rest):
+            code, colon, text = part.partition(":")
+            if colon and code.strip() and " " not in code.strip():
+                translations[code.strip()] = text.strip()
+            else:
+                item[part] = None
+        if translations:
+            item["label_translations"] = translations
+        items.append(item)
     return items
+
+
+def _unknown_keys(item: Mapping[str, Any], spreadsheet: bool, check: _Checker) -> bool:
+    """Report each key a contact may not hold; True when there were any."""
+    unknown = [str(key) for key in item if key not in CONTACT_FIELDS]
+    contact = f"the '{text_of(item.get('kind'))}' contact '{text_of(item.get('value'))}'"
+    for key in unknown:
+        if spreadsheet:
+            hint = "after the label, write only translations like 'cy: Ffoniwch am ddim'"
+        elif item[key] is None:
+            # `{kind: text, value: "999", label: Text, after registering}`: the comma ended
+            # the label and made the rest a key of its own.
+            hint = "if it is part of the label, put the whole label in quotes"
+        else:
+            hint = f"use: {', '.join(CONTACT_FIELDS)}"
+        check("contacts", f"{contact} has an unknown key '{key}' ({hint})")
+    return bool(unknown)
+
+
+def _label_translations(
+    raw: Any, label: str, check: _Checker
+) -> tuple[tuple[str, str], ...] | None:
+    """A contact's label in other languages, sorted by code; None when it cannot be used."""
+    if raw in (None, "", {}):
+        return ()
+    if not isinstance(raw, Mapping):
+        check("contacts", "label_translations must map language codes to labels")
+        return None
+    if not label:
+        check("contacts", "label_translations need the label in English too ('label')")
+        return None
+    given = {str(code): text for code, text in raw.items()}
+    before = len(check.problems)
+    codes = _languages(list(given), check, "contacts")
+    found = {code: text_of(given[code]) for code in codes if text_of(given[code])}
+    for code, text in found.items():
+        if len(text) > MAX_LABEL:
+            check(
+                "contacts",
+                f"the label in '{code}' '{text[:20]}...' is {len(text)} characters; "
+                f"{MAX_LABEL} at most",
+            )
+    return tuple(sorted(found.items())) if len(check.problems) == before else None
 
 
 def _contacts(raw: Any, check: _Checker) -> tuple[Contact, ...]:
     contacts: list[Contact] = []
+    spreadsheet = not isinstance(raw, list)
     for item in _contact_items(raw):
+        if _unknown_keys(item, spreadsheet, check):
+            continue
         kind, value = text_of(item.get("kind")), text_of(item.get("value"))
         label = text_of(item.get("label"))
         if len(label) > MAX_LABEL:
@@ -170,6 +238,9 @@ def _contacts(raw: Any, check: _Checker) -> tuple[Contact, ...]:
                 "contacts",
                 f"the label '{label[:20]}...' is {len(label)} characters; {MAX_LABEL} at most",
             )
+            continue
+        translated = _label_translations(item.get("label_translations"), label, check)
+        if translated is None:
             continue
         if kind not in CONTACT_KINDS:
             known = ", ".join(sorted(CONTACT_KINDS))
@@ -190,7 +261,7 @@ def _contacts(raw: Any, check: _Checker) -> tuple[Contact, ...]:
         if kind == "keypad" and not re.fullmatch(r"[0-9*#]{1,4}", value):
             check("contacts", f"'{value}' is not a key or keys to press, like 55")
             continue
-        contacts.append(Contact(kind, value, label))
+        contacts.append(Contact(kind, value, label, translated))
     if not contacts and not any(p.field == "contacts" for p in check.problems):
         check("contacts", "at least one contact is needed")
     return tuple(contacts)
@@ -225,14 +296,48 @@ def _languages(raw: Any, check: _Checker, field: str = "languages") -> tuple[str
     return tuple(found)
 
 
-def _translations(raw: Any, check: _Checker) -> dict[str, str]:
+def _translations(raw: Any, check: _Checker, field: str = "translations") -> dict[str, str]:
     if raw in (None, ""):
         return {}
     if not isinstance(raw, Mapping):
-        check("translations", "must map language codes to descriptions")
+        what = "descriptions" if field == "translations" else "notes"
+        check(field, f"must map language codes to {what}")
         return {}
-    codes = _languages(list(raw), check, "translations")
+    codes = _languages([str(code) for code in raw], check, field)
     return {code: text_of(raw[code]) for code in codes if text_of(raw[code])}
+
+
+def _translated(raw: Mapping[str, Any], field: str, check: _Checker) -> dict[str, str]:
+    """A text's translations: a YAML mapping (`translations`, `hours_note_translations`), or a
+    spreadsheet's columns, one per language (`description_cy`, `hours_note_cy` ...)."""
+    prefix = TRANSLATED_FIELDS[field] + "_"
+    given = raw.get(field)
+    if given not in (None, "") and not isinstance(given, Mapping):
+        _translations(given, check, field)  # says what is wrong with it
+        given = None
+    translations: dict[str, Any] = {str(k): v for k, v in (given or {}).items()}
+    for column, value in raw.items():
+        name = str(column)
+        if name.startswith(prefix) and name not in SERVICE_FIELDS and text_of(value):
+            translations[name.removeprefix(prefix)] = text_of(value)
+    limit = MAX_LENGTHS[TRANSLATED_FIELDS[field]]
+    for language, translated in translations.items():
+        _within(f"{prefix}{language}", text_of(translated), limit, check)
+    return _translations(translations, check, field)
+
+
+def _verified_how(raw: Mapping[str, Any], verified_on: str | None, check: _Checker) -> str:
+    how = text_of(raw.get("verified_how")).lower() or VERIFIED_HOW[0]
+    if how not in VERIFIED_HOW:
+        check(
+            "verified_how",
+            f"'{how}' must be 'source' (the date it was read in the source) or 'service' "
+            "(the date the service itself confirmed it)",
+        )
+        return VERIFIED_HOW[0]
+    if how == "service" and verified_on is None:
+        check("verified_how", "'service' needs the date it was confirmed, in verified_on")
+    return how
 
 
 def service_from_record(
@@ -243,8 +348,9 @@ def service_from_record(
     for field in sorted(FORBIDDEN_FIELDS & set(raw)):
         if text_of(raw.get(field)):
             check(field, "addresses are never stored: a refuge's location must stay secret")
-    extra = [f for f in raw if f not in SERVICE_FIELDS and f not in FORBIDDEN_FIELDS]
-    for field in sorted(str(f) for f in extra if not str(f).startswith("description_")):
+    extra = [str(f) for f in raw if f not in SERVICE_FIELDS and f not in FORBIDDEN_FIELDS]
+    columns = tuple(f"{prefix}_" for prefix in TRANSLATED_FIELDS.values())
+    for field in sorted(f for f in extra if not f.startswith(columns)):
         check(field, "unknown field")
     missing = [f for f in REQUIRED_SERVICE_FIELDS if not text_of(raw.get(f))]
     if missing:
@@ -278,15 +384,11 @@ def service_from_record(
     helpline = flag(raw.get("nation_helpline", False))
     if helpline is None:
         check("nation_helpline", "must be true or false")
-    # Spreadsheets carry translations as description_cy, description_pl ... columns.
-    translations = (
-        dict(raw.get("translations") or {}) if isinstance(raw.get("translations"), Mapping) else {}
-    )
-    for column, value in raw.items():
-        if str(column).startswith("description_") and text_of(value):
-            translations[str(column).removeprefix("description_")] = text_of(value)
-    for language, translated in translations.items():
-        _within(f"description_{language}", text_of(translated), MAX_LENGTHS["description"], check)
+    hours_note = text_of(raw.get("hours_note"))
+    hours_note_translations = _translated(raw, "hours_note_translations", check)
+    if hours_note_translations and not hours_note:
+        check("hours_note_translations", "translations of a note need the note in English")
+    verified_on = _date(raw.get("verified_on"), check)
     return Service(
         id=service_id,
         name=text_of(raw["name"]),
@@ -296,13 +398,15 @@ def service_from_record(
         areas=areas,
         contacts=_contacts(raw.get("contacts"), check),
         source=text_of(raw["source"]),
-        verified_on=_date(raw.get("verified_on"), check),
+        verified_on=verified_on,
         hours=hours,
-        hours_note=text_of(raw.get("hours_note")),
+        hours_note=hours_note,
         languages=_languages(raw.get("languages"), check),
         nation_helpline=bool(helpline),
         active=active is not False,
-        translations=_translations(translations, check),
+        translations=_translated(raw, "translations", check),
+        hours_note_translations=hours_note_translations,
+        verified_how=_verified_how(raw, verified_on, check),
     )
 
 
@@ -390,10 +494,7 @@ def service_to_record(service: Service) -> dict[str, Any]:
         "audiences": list(service.audiences),
         "needs": list(service.needs),
         "areas": list(service.areas),
-        "contacts": [
-            {"kind": c.kind, "value": c.value, **({"label": c.label} if c.label else {})}
-            for c in service.contacts
-        ],
+        "contacts": [_contact_record(c) for c in service.contacts],
         "hours": service.hours.text,
         "hours_note": service.hours_note,
         "languages": list(service.languages),
@@ -401,8 +502,19 @@ def service_to_record(service: Service) -> dict[str, Any]:
         "verified_on": service.verified_on,
         "nation_helpline": service.nation_helpline,
         "active": service.active,
+        "verified_how": service.verified_how,
         "translations": dict(sorted(service.translations.items())),
+        "hours_note_translations": dict(sorted(service.hours_note_translations.items())),
     }
+    return record
+
+
+def _contact_record(contact: Contact) -> dict[str, Any]:
+    record: dict[str, Any] = {"kind": contact.kind, "value": contact.value}
+    if contact.label:
+        record["label"] = contact.label
+    if contact.label_translations:
+        record["label_translations"] = dict(contact.label_translations)
     return record
 
 

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
+from bot.directory.model import NEEDS
 from bot.directory.places import AcrossBorder
 from bot.directory.start_codes import ROUTES
 from bot.engine.context import Deps, Turn
@@ -61,12 +62,18 @@ def _route_is(route: str) -> Condition:
     return lambda turn: turn.session.answers.get("route") == route
 
 
+def _need_is(need: str) -> Condition:
+    return lambda turn: turn.session.answers.get("need") == need
+
+
 CONDITIONS: dict[str, Condition] = {
     "nation_known": _nation_known,
     "area_known": _area_known,
     "urgent": _urgent,
     # A route already chosen, by a deep link's start code (see directory/start_codes.yaml).
     **{f"route_is_{route}": _route_is(route) for route in ROUTES},
+    # The need chosen (`set: {need: ...}`), to go on to its own page once the place is known.
+    **{f"need_is_{need}": _need_is(need) for need in sorted(NEEDS)},
 }
 
 # -- actions ----------------------------------------------------------------------------------
@@ -87,6 +94,11 @@ def _forget(turn: Turn, _arg: str | None) -> None:
 def _clear_answers(turn: Turn, _arg: str | None) -> None:
     turn.session.answers.clear()
     turn.session.return_to = None
+
+
+def _forget_need(turn: Turn, _arg: str | None) -> None:
+    """Once a need's own page is shown, later pages show every kind of help again."""
+    turn.session.answers.pop("need", None)
 
 
 def _set_locale(turn: Turn, arg: str | None) -> None:
@@ -117,6 +129,7 @@ ACTIONS: dict[str, ActionDef] = {
     "end_session": ActionDef(_end_session, ArgKind.NONE, "forget the conversation entirely"),
     "forget": ActionDef(_forget, ArgKind.NONE, "erase all kept about the chat, now (/forget)"),
     "clear_answers": ActionDef(_clear_answers, ArgKind.NONE, "forget the answers given so far"),
+    "forget_need": ActionDef(_forget_need, ArgKind.NONE, "forget the need chosen (on its page)"),
     "set_locale": ActionDef(_set_locale, ArgKind.LOCALE, "switch the conversation's language"),
     "return_to": ActionDef(_return_to, ArgKind.STATE, "where 'back' goes after a way out"),
     "remember_place": ActionDef(_remember_place, ArgKind.NONE, "let 'back' return here"),

@@ -390,14 +390,15 @@ class _FileLoader(_Reader):
         return InputSpec(parser, tuple(choices), self.where(node)) if parser and choices else None
 
     def read_services(self, node: yaml.Node) -> ServiceQuery | None:
-        entries = self.mapping(node, "services", ["for", "needs", "needs_from", "ids"])
+        entries = self.mapping(node, "services", ["for", "needs", "needs_from", "ids", "first"])
         if entries is None:
             return None
         audience = self.name(entries["for"][1], "for") if "for" in entries else None
-        needs = (
-            self.each(entries["needs"][1], "needs", lambda n: self.name(n, "a need"))
-            if ("needs" in entries)
+        needs, first = (
+            self.each(entries[key][1], key, lambda n: self.name(n, "a need"))
+            if key in entries
             else []
+            for key in ("needs", "first")
         )
         ids = (
             self.each(entries["ids"][1], "ids", lambda n: self.text(n, "a service id"))
@@ -409,7 +410,11 @@ class _FileLoader(_Reader):
         )
         if audience is None and not ids:
             self.problem(node, "services needs 'for' (who the services are for) or 'ids'")
-        return ServiceQuery(audience, tuple(needs), tuple(ids), self.where(node), needs_from)
+        if first and audience is None:
+            self.problem(node, "services with 'first' needs 'for' (who the services are for)")
+        return ServiceQuery(
+            audience, tuple(needs), tuple(ids), self.where(node), needs_from, tuple(first)
+        )
 
     def read_actions(self, node: yaml.Node) -> list[ActionCall]:
         return self.each(node, "do", self.read_action)

@@ -168,6 +168,37 @@ def lint(
     return sorted(problems)
 
 
+def unreachable_services(spec: FlowSpec, directory: DirectoryQueries) -> list[str]:
+    """Services in the directory that no step of any route could ever show: a helpline nobody
+    can reach. A step shows a service it names (`ids`), or one for its audience (or for
+    everyone) that meets one of its needs, or the nation's 24-hour line. A step that takes its
+    need from an answer (`needs_from`) may show any need a button sets for that answer."""
+    set_values: dict[str, set[str]] = {}
+    for state in spec.states.values():
+        for button in state.buttons:
+            for key, value in button.answers:
+                set_values.setdefault(key, set()).add(value)
+    queries = [state.services for state in spec.states.values() if state.services]
+    # A service whose details a step's text gives ({silent-solution.keypad}) is shown there.
+    shown = {m.group(1) for text, _ in spec.texts() for m in PLACEHOLDER.finditer(text)}
+    for service in directory.services():
+        for query in queries:
+            needs = {*query.needs, *query.first, *set_values.get(query.needs_from or "", ())}
+            for_them = query.audience is not None and (
+                query.audience in service.audiences or "everyone" in service.audiences
+            )
+            fits = service.nation_helpline or bool(needs & set(service.needs))
+            if service.id in query.ids or (for_them and fits):
+                shown.add(service.id)
+                break
+    return [
+        f"service '{s.id}' ({s.name}) is shown by no step of any route: name it in a step's "
+        "`services: ids`, or give it an audience and a need that a step asks for"
+        for s in directory.services()
+        if s.active and s.id not in shown
+    ]
+
+
 def directory_problems(spec: FlowSpec, directory: DirectoryQueries) -> list[str]:
     """What the flows need from the directory (e.g. {emergency.phone}) that it lacks: checked
     before any import or edit is saved, so the conversation can never lose a detail."""

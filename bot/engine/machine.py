@@ -12,12 +12,13 @@ from datetime import datetime
 
 from transitions import EventData, Machine
 
-from bot.directory.model import Service
+from bot.directory.model import DirectoryQueries, Service
 from bot.directory.start_codes import StartCode
 from bot.engine.conditions import ACTIONS, CONDITIONS, PARSERS, Unparsed
 from bot.engine.context import Deps, Turn
 from bot.engine.model import (
     Button,
+    Contact,
     Effect,
     Event,
     EventKind,
@@ -26,7 +27,16 @@ from bot.engine.model import (
     Session,
     Text,
 )
-from bot.engine.spec import BACK, PLACEHOLDER, ActionCall, Choice, FlowSpec, StateSpec
+from bot.engine.spec import (
+    BACK,
+    PLACEHOLDER,
+    ActionCall,
+    Choice,
+    FlowSpec,
+    ServiceQuery,
+    StateSpec,
+    label_context,
+)
 
 # The trigger fired by typed input that a step's parser understood. `@` keeps it apart from
 # button triggers, which are plain words, so no button press can forge it.
@@ -71,6 +81,31 @@ def _condition(name: str) -> Callback:
 
 def _mark_entered(event: EventData) -> None:
     _turn(event).entered = True
+
+
+def signposted(
+    directory: DirectoryQueries,
+    query: ServiceQuery,
+    area: str | None,
+    chosen_need: str | None,
+    now: datetime,
+) -> list[Service]:
+    """The services a step shows, in order: those it names, then the specialist lines of its
+    `first` needs, then those for its audience and need (most local first, the nation's
+    24-hour line always). `python -m bot directory search` shows the same."""
+    chosen = [s for s in map(directory.service, query.ids) if s is not None and s.active]
+    if query.audience is None:
+        return chosen
+    first = set(query.first)
+    if first:
+        for service in directory.find(query.audience, query.first, area, now):
+            if first & set(service.needs) and service not in chosen:
+                chosen.append(service)
+    needs = (chosen_need,) if chosen_need else query.needs
+    for service in directory.find(query.audience, needs, area, now):
+        if service not in chosen:
+            chosen.append(service)
+    return chosen
 
 
 class Engine:
@@ -213,8 +248,8 @@ class Engine:
         if near is not None and near.sure:
             self._press(turn, Event.button(near.trigger, state.name))
         elif near is not None and words is not None:
-            label = next(b.label for b in self.buttons(state.name) if b.trigger == near.trigger)
-            turn.notices.append(self.message("did_you_mean", label=words.label(label, locale)))
+            button = next(b for b in self.buttons(state.name) if b.trigger == near.trigger)
+            turn.notices.append(self.message("did_you_mean", label=words.label(button, locale)))
             turn.suggested = near.trigger
         elif unparsed is not None:
             turn.notices.append(self.message(unparsed.message))
@@ -246,7 +281,15 @@ class Engine:
 
     def _offer(self, state_name: str) -> tuple[Button, ...]:
         state = self.spec.states[state_name]
-        buttons = [Button(b.trigger, b.label, b.way_out is not None) for b in state.buttons]
+        buttons = [
+            Button(
+                b.trigger,
+                b.label,
+                b.way_out is not None,
+                context=label_context(state.name, b.label),
+            )
+            for b in state.buttons
+        ]
         shown = {b.trigger for b in buttons}
         for way in self.spec.ways_out.values():
             if way.as_button and way.trigger not in shown and way.goto != state.name:
@@ -274,17 +317,15 @@ class Engine:
         query = state.services
         if query is None:
             return []
-        directory = self.deps.directory
         now = self.deps.clock()
-        chosen = [s for s in map(directory.service, query.ids) if s is not None and s.active]
-        if query.audience:
-            answers = turn.session.answers
-            area = answers.get("area") or answers.get("nation")
-            chosen_need = answers.get(query.needs_from) if query.needs_from else None
-            needs = (chosen_need,) if chosen_need else query.needs
-            for service in directory.find(query.audience, needs, area, now):
-                if service not in chosen:
-                    chosen.append(service)
+        answers = turn.session.answers
+        chosen = signposted(
+            self.deps.directory,
+            query,
+            answers.get("area") or answers.get("nation"),
+            answers.get(query.needs_from) if query.needs_from else None,
+            now,
+        )
         locale = turn.session.locale
         return [self._card(service, locale, now) for service in chosen]
 
@@ -293,10 +334,11 @@ class Engine:
             service_id=service.id,
             name=service.name,
             description=service.described(locale),
-            contacts=service.contacts,
+            contacts=tuple(Contact(c.kind, c.value, c.labelled(locale)) for c in service.contacts),
             hours=service.hours,
             source=service.source,
             verified_on=service.verified_on,
-            hours_note=service.hours_note,
+            hours_note=service.noted(locale),
             open_now=self.deps.directory.open_now(service, now),
+            verified_how=service.verified_how,
         )

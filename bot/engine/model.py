@@ -130,13 +130,20 @@ class Button:
     label: str  # English source text (msgid)
     way_out: bool = False  # a global way out (exit, danger ...): valid from any message
     everywhere: bool = False  # added to every step (rather than placed by the step itself)
+    context: str | None = None  # the gettext context its label is translated in, if any
 
 
 @dataclass(frozen=True)
 class Contact:
     kind: str  # phone, text, email, web, webchat, keypad
     value: str
-    label: str = ""
+    label: str = ""  # in English; empty: the card names the kind ("Phone", "Text" ...)
+    # The label in other languages, as (locale code, label) pairs sorted by code.
+    label_translations: tuple[tuple[str, str], ...] = ()
+
+    def labelled(self, locale: str) -> str:
+        """The label in `locale` where the directory has it, else the English one."""
+        return next((text for code, text in self.label_translations if code == locale), self.label)
 
 
 @dataclass(frozen=True)
@@ -146,12 +153,14 @@ class ServiceCard:
     service_id: str
     name: str
     description: str  # in the conversation's language where the directory has it
-    contacts: tuple[Contact, ...]
+    contacts: tuple[Contact, ...]  # labels in the conversation's language, likewise
     hours: Hours
     source: str
     verified_on: str | None  # ISO date, or None when nobody has checked it yet
-    hours_note: str = ""
+    hours_note: str = ""  # in the conversation's language where the directory has it
     open_now: bool | None = None  # None when the hours are not known
+    # How `verified_on` was checked: "source" (read in `source`), "service" (with the service).
+    verified_how: str = "source"
 
 
 class Effect(Enum):

@@ -16,6 +16,17 @@ REQUIRED_WAYS_OUT: tuple[str, ...] = ("exit", "danger", "help", "restart", "lang
 # A destination that means "back to where the person was before a way out".
 BACK = "back"
 
+# Bare answers whose words depend on the question in some languages (Welsh answers "Yes" with
+# the question's own verb: "Ydw", "Do", "Oes"): each is translated in its step's context.
+ANSWERED_IN_CONTEXT: frozenset[str] = frozenset({"Yes", "No"})
+
+
+def label_context(state: str, label: str) -> str | None:
+    """The gettext context (msgctxt) a button label is translated in: its step, for a bare
+    answer; none for every other label."""
+    return state if label in ANSWERED_IN_CONTEXT else None
+
+
 # `{service-id.contact-kind}` in a text: filled from the directory, never written in a flow.
 PLACEHOLDER = re.compile(r"\{([a-z0-9][a-z0-9-]*)\.([a-z]+)\}")
 
@@ -89,6 +100,8 @@ class ServiceQuery:
     ids: tuple[str, ...]
     where: Where
     needs_from: str | None = None  # an answer whose value, when given, is the need to match
+    # Needs whose services come first, most local first (a specialist line), before the rest.
+    first: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

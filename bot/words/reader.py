@@ -61,10 +61,12 @@ class TypedReader:
         lists: Mapping[str, WordList],
         translate: Callable[[str, str], str],
         locales: Sequence[str],
+        label: Callable[[Button, str], str] | None = None,
     ) -> None:
         self.spec = spec
         self.lists = lists
         self._translate = translate
+        self._label = label or (lambda button, locale: translate(button.label, locale))
         everyone = list(lists.values())
         # Danger is heard in every language at once: a person may write in any of them. The
         # phrases are kept by their first word, so a message is scanned once, word by word.
@@ -199,6 +201,6 @@ class TypedReader:
         found = _close(words, table)
         return Reading(table[found], sure=False) if found is not None else None
 
-    def label(self, msgid: str, locale: str) -> str:
+    def label(self, button: Button, locale: str) -> str:
         """A button's label in the person's language, for "Did you mean ...?"."""
-        return self._translate(msgid, locale)
+        return self._label(button, locale)

@@ -121,12 +121,12 @@ def keyboard(state: str, buttons: Sequence[Button], tr: Translator) -> InlineKey
     if not buttons:
         return None
     rows = [
-        [InlineKeyboardButton(tr.gettext(b.label), callback_data=callback_data(state, b))]
+        [InlineKeyboardButton(tr.label(b), callback_data=callback_data(state, b))]
         for b in buttons
         if not b.everywhere
     ]
     ways = [
-        InlineKeyboardButton(tr.gettext(b.label), callback_data=callback_data(state, b))
+        InlineKeyboardButton(tr.label(b), callback_data=callback_data(state, b))
         for b in buttons
         if b.everywhere
     ]
