@@ -269,3 +269,25 @@ def test_yes_and_no_are_translated_for_their_own_question(shipped: Parts) -> Non
     assert yes_afraid.context == "victim.fear"
     assert welsh.label(yes_afraid) == "Ydw"  # "Are you afraid ...?" "I am"
     assert welsh.label(yes_choked) == "Do"  # "Have they ever ...?" "They did"
+
+
+def test_choosing_a_nation_replaces_a_place_given_before(shipped: Parts) -> None:
+    session, _ = walk(shipped, *TO_NEEDS, start="mk")
+    assert session.answers["area"] == "milton-keynes"
+    reply = press(shipped.engine, session, "Help for my situation")
+    session.answers.pop("nation")  # as if the place had never been given: asked again
+    reply = press(shipped.engine, session, "I'm a man")
+    reply = press(shipped.engine, session, "Wales")
+    assert session.answers["area"] == "wales"
+    assert "MK-Act" not in names(reply) and "Live Fear Free Helpline (Wales)" in names(reply)
+
+
+@pytest.mark.parametrize("place", ["Glasgow", "I'd rather not say"])
+def test_the_honour_page_puts_its_own_lines_before_any_nations(shipped: Parts, place: str) -> None:
+    session, _ = walk(shipped, *TO_NEEDS, "Help for my situation", "Honour, forced marriage or FGM")
+    reply = (
+        press(shipped.engine, session, place)
+        if place.startswith("I'd")
+        else typed(shipped, session, place)
+    )
+    assert set(names(reply)[:2]) == {"Forced Marriage Unit (UK government)", "Karma Nirvana"}

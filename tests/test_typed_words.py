@@ -153,7 +153,12 @@ def test_checks_refuse_a_word_that_means_two_buttons_or_a_way_out(
     (tmp_path / "words").mkdir()
     english = (FLOWS / "words" / "en.yaml").read_text(encoding="utf-8")
     broken = english.replace("answers:\n", "answers:\n  not_a_kind: [whatever]\n", 1)
-    broken += '  victim.fear:\n    "no": ["yes"]\n    pass: [stop]\n  nowhere.step:\n    x: [y]\n'
+    broken = broken.replace(
+        "\nsteps:\n",
+        "\nsteps:\n"
+        '  victim.fear:\n    "no": ["yes"]\n    pass: [stop]\n  nowhere.step:\n    x: [y]\n',
+        1,
+    )
     (tmp_path / "words" / "en.yaml").write_text(broken, encoding="utf-8")
     problems = "\n".join(word_problems(shipped.spec, _reader(shipped.spec, tmp_path)))
     assert "'not_a_kind' is not a kind" not in problems  # en.yaml defines the kinds

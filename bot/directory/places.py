@@ -31,6 +31,10 @@ from bot.places.gazetteer import (
 from bot.places.postcodes import Postcodes, uk_postcodes
 
 MIN_FUZZY_LENGTH = 4  # "Ayr" must be typed as it is; "Glasow" may be a near miss
+# Postcode area letters typed alone are a place only in capitals ("G", "EH"), or, in small
+# letters, when they are not also a common short word in the languages spoken here ("me" is
+# Medway, "da" Dartford, "co" Colchester: yet they are "me", Romanian "yes", Polish "what").
+COMMON_SHORT_WORDS = frozenset({"me", "so", "ha", "la", "pa", "da", "co", "ta", "ok"})
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,8 @@ class PlaceFinder:
         if words in self._by_words:
             return self._areas[self._by_words[words]]
         postcode = self._postcodes.read(words)
+        if postcode is not None and postcode.district is None and not _meant_as_letters(typed):
+            postcode = None
         if postcode is not None:
             if postcode.district in self._by_district:
                 return self._areas[self._by_district[postcode.district]]
@@ -120,3 +126,9 @@ class PlaceFinder:
             if inside and self._nation_of(area.id) == nation:
                 return area
         return self._areas.get(nation)
+
+
+def _meant_as_letters(typed: str) -> bool:
+    """Area letters alone, typed so that they can only be a postcode area."""
+    letters = typed.strip()
+    return letters.isupper() or (len(letters) == 2 and letters.lower() not in COMMON_SHORT_WORDS)

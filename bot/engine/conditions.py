@@ -143,6 +143,9 @@ def _place(typed: str, deps: Deps) -> dict[str, str] | Unparsed:
     not kept: only the ids are returned. A place on a border, or one not known, is a question:
     which part of the UK?"""
     area = deps.directory.resolve_place(typed)
+    if area is None and deps.words is not None:  # "I live in Cardiff", "Cardiff please"
+        shorter = deps.words.place_words(typed)
+        area = deps.directory.resolve_place(shorter) if shorter else None
     if isinstance(area, AcrossBorder):
         return Unparsed("place_border")
     if area is None:

@@ -37,6 +37,7 @@ from bot.engine.spec import (
     StateSpec,
     label_context,
 )
+from bot.words.reader import DANGER, Reading
 
 # The trigger fired by typed input that a step's parser understood. `@` keeps it apart from
 # button triggers, which are plain words, so no button press can forge it.
@@ -99,7 +100,8 @@ def signposted(
     first = set(query.first)
     if first:
         for service in directory.find(query.audience, query.first, area, now):
-            if first & set(service.needs) and service not in chosen:
+            specialist = first & set(service.needs) and not service.nation_helpline
+            if specialist and service not in chosen:
                 chosen.append(service)
     needs = (chosen_need,) if chosen_need else query.needs
     for service in directory.find(query.audience, needs, area, now):
@@ -233,6 +235,8 @@ class Engine:
         words, locale = self.deps.words, turn.session.locale
         if words is not None:
             reading = words.read(text, state.name, self.buttons(state.name), locale)
+            if reading is None and words.slipped_danger(text):
+                reading = Reading(DANGER)
             if reading is not None:
                 self._press(turn, Event.button(reading.trigger, state.name))
                 return
@@ -245,9 +249,7 @@ class Engine:
                 return
             unparsed = parsed
         near = words.near(text, state.name, locale) if words is not None else None
-        if near is not None and near.sure:
-            self._press(turn, Event.button(near.trigger, state.name))
-        elif near is not None and words is not None:
+        if near is not None and words is not None:
             button = next(b for b in self.buttons(state.name) if b.trigger == near.trigger)
             turn.notices.append(self.message("did_you_mean", label=words.label(button, locale)))
             turn.suggested = near.trigger

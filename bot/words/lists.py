@@ -20,7 +20,7 @@ from bot.folding import fold, key, symbols
 
 FOLDER = "words"  # under the flows folder
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's, where PyYAML has it
-SECTIONS = ("locale", "danger", "exit", "polite", "answers", "steps")
+SECTIONS = ("locale", "danger", "exit", "polite", "answers", "steps", "before_place")
 
 
 class WordsError(Exception):
@@ -37,6 +37,7 @@ class WordList:
     danger_symbols: frozenset[str] = frozenset()  # emoji, matched anywhere: "\U0001f198"
     exit: frozenset[str] = frozenset()
     polite: frozenset[str] = frozenset()  # single folded words
+    before_place: frozenset[str] = frozenset()  # "I live in", before a place
     answers: Mapping[str, frozenset[str]] = field(default_factory=dict)
     steps: Mapping[str, Mapping[str, frozenset[str]]] = field(default_factory=dict)
 
@@ -105,6 +106,11 @@ def read_word_list(path: Path) -> WordList:
             for word in fold(phrase).split()
         ),
         answers=_kinds(data.get("answers") or {}, f"{where}: answers", problems),
+        before_place=_folded(
+            _phrases(data.get("before_place") or [], f"{where}: before_place", problems),
+            where,
+            problems,
+        ),
         steps={
             str(state): _kinds(buttons, f"{where}: steps.{state}", problems)
             for state, buttons in steps_raw.items()

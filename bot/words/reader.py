@@ -21,7 +21,7 @@ from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA
 
 from bot.engine.model import Button
-from bot.engine.spec import ButtonSpec, FlowSpec
+from bot.engine.spec import ButtonSpec, FlowSpec, label_context
 from bot.folding import fold, key, symbols
 from bot.words.lists import WordList
 
@@ -81,6 +81,10 @@ class TypedReader:
             {p for wl in everyone for p in wl.danger if p.isalpha() and len(p) >= 6}
         )
         self._polite = frozenset(w for wl in everyone for w in wl.polite)
+        # "I live in", "mieszkam w": words before a place, longest first.
+        self._before_place = sorted(
+            {tuple(p.split()) for wl in everyone for p in wl.before_place}, key=len, reverse=True
+        )
         # A button's own label, typed whole, is that button wherever it is offered, even if it
         # holds a danger word ("Who can help", "Help with money").
         self._labels = frozenset(
@@ -88,7 +92,7 @@ class TypedReader:
             for state in spec.states.values()
             for button in state.buttons
             if button.way_out is None
-            for label in (button.label, *(translate(button.label, c) for c in locales))
+            for label in (button.label, *(self._shown(state.name, button, c) for c in locales))
         )
         # A way out's own words alone: the exit words, and every way out's label in every
         # language ("Quick exit", "Language", "Iaith", "Start again").
@@ -107,6 +111,11 @@ class TypedReader:
                 self._answers[(locale, state)] = self._answers_at(state, locale)
 
     # -- building -----------------------------------------------------------------------------
+
+    def _shown(self, state: str, button: ButtonSpec, locale: str) -> str:
+        """A button's label as the person sees it (a bare "Yes" in its question's words)."""
+        context = label_context(state, button.label)
+        return self._label(Button(button.trigger, button.label, context=context), locale)
 
     def _lists_for(self, locale: str) -> list[WordList]:
         """The person's language, then English, which is always understood."""
@@ -127,7 +136,7 @@ class TypedReader:
         spec = self.spec.states[state]
         found: dict[str, str] = {}
         for button in spec.buttons:
-            for label in (self._translate(button.label, locale), button.label):
+            for label in (self._shown(state, button, locale), button.label):
                 found.setdefault(fold(label), button.trigger)
         for button in spec.buttons:
             for phrase in sorted(self.words_for(state, button, self._lists_for(locale))):
@@ -189,16 +198,34 @@ class TypedReader:
         if words.isdigit() and 1 <= int(words) <= len(buttons):
             return Reading(buttons[int(words) - 1].trigger)
         found = self._answers.get((locale, state), {}).get(key(text))
-        return Reading(found) if found is not None else None
+        if found is not None:
+            return Reading(found)
+        # A label of some other step passed the channel as words; here it is not that button,
+        # so what it says counts ("I think they are in danger", typed at another step).
+        return Reading(DANGER) if words in self._labels and self.is_danger(text) else None
+
+    def place_words(self, text: str) -> str:
+        """A place said in a few more words ("I live in Cardiff", "Cardiff please"): the
+        place alone, as the gazetteer and the postcode tables hold it."""
+        words = fold(text).split()
+        for before in self._before_place:
+            if tuple(words[: len(before)]) == before:
+                words = words[len(before) :]
+                break
+        while words and words[-1] in self._polite:
+            words.pop()
+        return " ".join(words)
+
+    def slipped_danger(self, text: str) -> bool:
+        """Danger misspelt ("emergancy", "polce"): heard as danger, before anything else is
+        guessed at, places included. Leaning towards danger costs one tap back."""
+        words = fold(text).split()
+        return any(_close(word, self._danger_words) for word in words if len(word) >= 5)
 
     def near(self, text: str, state: str, locale: str) -> Reading | None:
-        """A slip: danger misspelt (sure: lean towards danger), or a near miss of one of the
-        step's buttons (not sure: the person is asked)."""
-        words = fold(text)
-        if any(_close(word, self._danger_words) for word in words.split() if len(word) >= 5):
-            return Reading(DANGER)
+        """A near miss of one of the step's buttons: not sure, so the person is asked."""
         table = self._answers.get((locale, state), {})
-        found = _close(words, table)
+        found = _close(fold(text), table)
         return Reading(table[found], sure=False) if found is not None else None
 
     def label(self, button: Button, locale: str) -> str:
