@@ -11,7 +11,7 @@ import io
 import logging
 import re
 from datetime import date
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 from babel import Locale, UnknownLocaleError
@@ -69,7 +69,12 @@ class Translator:
     def __init__(self, locale: str, catalogue: gettext.NullTranslations) -> None:
         self.locale = locale
         self._catalogue = catalogue
-        self.right_to_left = is_right_to_left(locale)
+
+    @cached_property
+    def right_to_left(self) -> bool:
+        """Looked up when first needed: it loads the language's locale data (about 1 MB),
+        which reading words in every language at start-up does not need."""
+        return is_right_to_left(self.locale)
 
     def gettext(self, msgid: str) -> str:
         return self._catalogue.gettext(msgid)
