@@ -14,6 +14,7 @@ Built once from the flows, the word lists and the translations. In the order the
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -104,11 +105,10 @@ class TypedReader:
             for locale in locales:
                 self._ways_out.setdefault(fold(translate(way.label, locale)), way.trigger)
             self._ways_out.setdefault(way.trigger, way.trigger)
-        # What each step's buttons answer to, in each language (English always as well).
+        # What each step's buttons answer to, in each language (English always as well): made
+        # when a step is first read in a language, so only the languages in use take memory.
+        self._locales = tuple(locales)
         self._answers: dict[tuple[str, str], dict[str, str]] = {}
-        for locale in locales:
-            for state in spec.states:
-                self._answers[(locale, state)] = self._answers_at(state, locale)
 
     # -- building -----------------------------------------------------------------------------
 
@@ -143,10 +143,19 @@ class TypedReader:
                 found.setdefault(phrase, button.trigger)
         return found
 
+    def _table(self, locale: str, state: str) -> dict[str, str]:
+        table = self._answers.get((locale, state))
+        if table is None:
+            if state not in self.spec.states:
+                return {}
+            table = self._answers[(locale, state)] = self._answers_at(state, locale)
+        return table
+
     def conflicts(self) -> list[str]:
         """Words that would mean two things at one step: for the flow checks."""
         problems: list[str] = []
-        for (locale, state), table in self._answers.items():
+        for locale, state in itertools.product(self._locales, self.spec.states):
+            table = self._answers_at(state, locale)
             for button in self.spec.states[state].buttons:
                 words = self.words_for(state, button, self._lists_for(locale))
                 taken = {w for w in words if table.get(w) not in (None, button.trigger)}
@@ -197,7 +206,7 @@ class TypedReader:
         words = fold(text)
         if words.isdigit() and 1 <= int(words) <= len(buttons):
             return Reading(buttons[int(words) - 1].trigger)
-        found = self._answers.get((locale, state), {}).get(key(text))
+        found = self._table(locale, state).get(key(text))
         if found is not None:
             return Reading(found)
         # A label of some other step passed the channel as words; here it is not that button,
@@ -224,7 +233,7 @@ class TypedReader:
 
     def near(self, text: str, state: str, locale: str) -> Reading | None:
         """A near miss of one of the step's buttons: not sure, so the person is asked."""
-        table = self._answers.get((locale, state), {})
+        table = self._table(locale, state)
         found = _close(fold(text), table)
         return Reading(table[found], sure=False) if found is not None else None
 
