@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
 .PHONY: run test lint typecheck flows-check flows-graph pytest console clean help \
-        translations translations-update reliability bench places
+        translations translations-update reliability bench places chromium
 
 help:
 	@echo "make run          start Pathways (terminal chat when TELEGRAM_BOT_TOKEN is not set)"
@@ -46,8 +46,22 @@ flows-graph: $(STAMP)
 	$(BIN)/python -m bot flows graph > docs/flows.md
 
 # On every core: each test makes its own files, ports and bots, so they run side by side.
-pytest: $(STAMP) translations
+pytest: $(STAMP) translations chromium
 	$(BIN)/python -m pytest -n auto
+
+# The browser tests (tests/test_web_browser.py) drive Debian's Chromium, installed here when
+# missing (never `playwright install`, which downloads browsers). If it cannot be installed,
+# those tests are skipped with the reason, and the rest of `make test` still runs.
+CHROMIUM_PATH ?= /usr/bin/chromium
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo -n)
+
+chromium:
+	@if [ ! -x "$(CHROMIUM_PATH)" ] && [ "$(CHROMIUM_PATH)" = /usr/bin/chromium ]; then \
+	  echo "Installing Debian's chromium for the browser tests"; \
+	  { $(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive \
+	      apt-get install -y --no-install-recommends chromium; } \
+	  || echo "Could not install chromium: the browser tests will be skipped"; \
+	fi
 
 test: translations lint typecheck flows-check pytest
 

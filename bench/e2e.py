@@ -457,6 +457,7 @@ def start_bot(
     """Start a bot process against `fake` and wait until it polls for updates."""
     workdir.mkdir(parents=True, exist_ok=True)
     env = {**_clean_env(), "TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_API_BASE_URL": fake.base_url}
+    env["PATHWAYS_WEB"] = "off"  # Telegram alone is measured; and no clash on port 8080
     if kind == "pathways":
         config = workdir / "pathways.toml"
         config.write_text("# the bench's own settings: every default\n")

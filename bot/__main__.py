@@ -97,17 +97,26 @@ def _flows_graph(folder: Path) -> int:
 
 
 async def _console(
-    settings: Settings, db_path: Path, lang: str | None, start: str | None = None
+    settings: Settings,
+    db_path: Path,
+    lang: str | None,
+    start: str | None = None,
+    serve_web: bool = False,
 ) -> int:
+    """The terminal chat; with `serve_web` (`run`), the web chat beside it on the same
+    conversations, until the terminal chat ends."""
     from bot.channels.console import ConsoleChat, stdin_reader
+    from bot.channels.web.serve import serve_web_chat
 
     locales = available_locales(settings.locales_dir)
     if lang is not None and lang not in locales:
         print(f"Unknown language '{lang}'. Available: {', '.join(locales)}", file=sys.stderr)
         return EXIT_USAGE
     pathways = await open_pathways(settings, db_path=db_path)
+    web_chat = None
     try:
-        await pathways.sweeper.purge_figures()
+        if serve_web:
+            web_chat = await serve_web_chat(settings, pathways, _say)
         interactive = sys.stdin.isatty() and sys.stdout.isatty()
         chat = ConsoleChat(
             pathways.conversations,
@@ -118,9 +127,16 @@ async def _console(
             interactive,
             lang or "en",
         )
+        await pathways.sweeper.purge_figures()
         return await chat.run(stdin_reader(interactive), start)
     finally:
+        if web_chat is not None:
+            await web_chat.close()
         await pathways.close()
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
 
 
 def _telegram(settings: Settings) -> int:
@@ -169,7 +185,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("No TELEGRAM_BOT_TOKEN set: starting the terminal chat.", file=sys.stderr)
         db_path = getattr(args, "db", None) or settings.db_path
         lang, start = getattr(args, "lang", None), getattr(args, "start", None)
-        return asyncio.run(_console(settings, db_path, lang, start))
+        serve_web = args.command == "run"  # `console` is the terminal chat alone
+        return asyncio.run(_console(settings, db_path, lang, start, serve_web))
     except (ConfigError, StartupError) as exc:
         print(exc, file=sys.stderr)
         return EXIT_USAGE

@@ -118,7 +118,7 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "PATHWAYS_SWEEP_SECONDS", "conversation.sweep_seconds", "int", "30",
-        "how often idle Telegram chats are looked for",
+        "how often idle Telegram chats and web conversations are looked for",
     ),
     Option(
         "PATHWAYS_DELETE_TYPED", "conversation.delete_typed", "bool", "true",
@@ -149,6 +149,36 @@ OPTIONS: tuple[Option, ...] = (
         "PATHWAYS_DB", "paths.database", "path", "var/pathways.db",
         "the SQLite database: directory, editors, audit trail, live conversations",
     ),
+    Option(
+        "PATHWAYS_WEB", "web.enabled", "bool", "true",
+        "serve the web chat (/chat) beside the terminal chat or Telegram",
+    ),
+    Option(
+        "PATHWAYS_WEB_HOST", "web.host", "text", "127.0.0.1",
+        "the address the web chat listens on, behind the HTTPS proxy",
+    ),
+    Option("PATHWAYS_WEB_PORT", "web.port", "port", "8080", "the web chat's port"),
+    Option(
+        "PATHWAYS_WEB_EXIT_URL", "web.exit_url", "text", "https://www.bbc.co.uk/weather",
+        "where Exit this page sends the person: a neutral https site",
+    ),
+    Option(
+        "PATHWAYS_WEB_TITLE", "web.title", "text", "Help",
+        "the web chat's page title, neutral, as a browser tab shows it",
+    ),
+    Option(
+        "PATHWAYS_WEB_FRAME_ANCESTORS", "web.frame_ancestors", "text", "'none'",
+        "the sites that may show the web chat in a frame (CSP frame-ancestors)",
+    ),
+    Option(
+        "PATHWAYS_WEB_SECRET", "", "text", "",
+        "the web chat's forms secret (16 or more characters); unset is random per process",
+        shown="random",
+    ),
+    Option(
+        "PATHWAYS_WEB_SECRET_FILE", "web.secret_file", "path", "",
+        "a file holding the web chat's secret (instead of the variable)",
+    ),
     Option("PATHWAYS_FLOWS", "paths.flows", "path", "flows/", "the conversation flows"),
     Option("PATHWAYS_DIRECTORY", "paths.directory", "path", "directory/", "the bundled directory"),
     Option("PATHWAYS_LOCALES", "paths.locales", "path", "locales/", "translations"),
@@ -164,7 +194,9 @@ _SECRET_KEYS = {
     "secret": "PATHWAYS_WEBHOOK_SECRET_FILE (or PATHWAYS_WEBHOOK_SECRET)",
     "secret_token": "PATHWAYS_WEBHOOK_SECRET_FILE (or PATHWAYS_WEBHOOK_SECRET)",
     "webhook_secret": "PATHWAYS_WEBHOOK_SECRET_FILE (or PATHWAYS_WEBHOOK_SECRET)",
+    "web_secret": "PATHWAYS_WEB_SECRET_FILE (or PATHWAYS_WEB_SECRET)",
 }
+_WEB_SECRET = _SECRET_KEYS["web_secret"]
 
 
 # -- where each raw value comes from ----------------------------------------------------------
@@ -249,7 +281,7 @@ def _flatten(document: Mapping[str, Any], path: Path) -> dict[str, str]:
             raise ConfigError(f"{path}: unknown section [{section}]{_did_you_mean(section)}")
         for key, value in table.items():
             if key in _SECRET_KEYS:
-                raise _secret_in_file(path, f"[{section}] {key}", key)
+                raise _secret_in_file(path, f"[{section}] {key}", key, section)
             option = _BY_KEY.get(f"{section}.{key}")
             if option is None:
                 known = [k.split(".")[1] for k in _BY_KEY if k.startswith(section + ".")]
@@ -268,11 +300,12 @@ def _did_you_mean(section: str) -> str:
     return (f"; did you mean [{close[0]}]?" if close else "") + f" (known: {known})"
 
 
-def _secret_in_file(path: Path, where: str, key: str) -> ConfigError:
+def _secret_in_file(path: Path, where: str, key: str, section: str = "") -> ConfigError:
     # The value is never repeated: it is a secret.
+    belongs = _WEB_SECRET if section == "web" else _SECRET_KEYS[key]
     return ConfigError(
         f"{path}: {where} holds a secret, and secrets are never read from the settings file. "
-        f"Remove it, and set {_SECRET_KEYS[key]} in the service's environment instead"
+        f"Remove it, and set {belongs} in the service's environment instead"
     )
 
 
@@ -482,6 +515,79 @@ def _health(src: Source, webhook: Webhook | None) -> Health | None:
     return health
 
 
+WEB_SECRET_MIN = 16  # characters, as the web chat's tokens need at least 16 bytes
+_EXIT_URL = re.compile(r"^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[^\s\"'<>;,\\]*)?$")
+# One source of CSP's frame-ancestors: 'self', or a scheme, host and port, `*.` allowed.
+_FRAME_SOURCE = re.compile(
+    r"^('self'|https?:|(https?://)?(\*\.)?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*(:([0-9]{1,5}|\*))?)$"
+)
+TITLE_LIMIT = 60
+
+
+def _exit_url(src: Source) -> str:
+    raw = src.get("PATHWAYS_WEB_EXIT_URL")
+    if not _EXIT_URL.match(raw):
+        raise ConfigError(
+            f"{src.label('PATHWAYS_WEB_EXIT_URL')} must be a full https:// address of a neutral "
+            f"site, like {_BY_ENV['PATHWAYS_WEB_EXIT_URL'].default} (got '{raw}')"
+        )
+    return raw
+
+
+def _frame_ancestors(src: Source) -> str:
+    raw = " ".join(src.get("PATHWAYS_WEB_FRAME_ANCESTORS").split())
+    parts = raw.split(" ")
+    # A bare none or self is a host name to a browser: almost certainly a missing quote.
+    bare = any(part.lower() in ("none", "self") for part in parts)
+    if raw == "'none'" or (not bare and all(_FRAME_SOURCE.match(part) for part in parts)):
+        return raw
+    raise ConfigError(
+        f"{src.label('PATHWAYS_WEB_FRAME_ANCESTORS')} must be 'none' (with its quotes), or the "
+        "sites that may frame the chat separated by spaces, like "
+        f"\"'self' https://www.example.gov.uk\" (got '{raw}')"
+    )
+
+
+def _web_title(src: Source) -> str:
+    raw = " ".join(src.get("PATHWAYS_WEB_TITLE").split())
+    if not raw or len(raw) > TITLE_LIMIT:
+        raise ConfigError(
+            f"{src.label('PATHWAYS_WEB_TITLE')} must be 1 to {TITLE_LIMIT} characters"
+        )
+    return raw
+
+
+def _web(src: Source, files: list[Path], others: dict[str, int]) -> Web | None:
+    """The web chat, or None when PATHWAYS_WEB is off. Each setting is checked either way."""
+    on = _flag(src, "PATHWAYS_WEB")
+    port = _port(src, "PATHWAYS_WEB_PORT")
+    exit_url, title = _exit_url(src), _web_title(src)
+    frame_ancestors = _frame_ancestors(src)
+    secret = _secret(src, "PATHWAYS_WEB_SECRET", files)
+    if secret is not None and len(secret) < WEB_SECRET_MIN:
+        raise ConfigError(
+            f"PATHWAYS_WEB_SECRET must be {WEB_SECRET_MIN} characters or more (for example "
+            "from: openssl rand -hex 32), in the variable or in a file named by "
+            "PATHWAYS_WEB_SECRET_FILE"
+        )
+    if not on:
+        return None
+    for name, used in others.items():
+        if used == port:
+            raise ConfigError(
+                f"{src.label('PATHWAYS_WEB_PORT')} must differ from {name} ({port}): "
+                "the web chat has a port of its own"
+            )
+    return Web(
+        host=src.get("PATHWAYS_WEB_HOST"),
+        port=port,
+        exit_url=exit_url,
+        title=title,
+        frame_ancestors=frame_ancestors,
+        secret=secret,
+    )
+
+
 # -- the settings ----------------------------------------------------------------------------
 
 # Nothing set: every value is its option's default. The dataclasses' defaults are read from it
@@ -504,6 +610,20 @@ class Health:
 
     port: int
     listen: str = _NOTHING_SET.get("PATHWAYS_HEALTH_LISTEN")
+
+
+@dataclass(frozen=True)
+class Web:
+    """The web chat (docs/web.md), served beside the channel."""
+
+    host: str = _NOTHING_SET.get("PATHWAYS_WEB_HOST")
+    port: int = _port(_NOTHING_SET, "PATHWAYS_WEB_PORT")
+    exit_url: str = _exit_url(_NOTHING_SET)
+    title: str = _web_title(_NOTHING_SET)
+    frame_ancestors: str = _frame_ancestors(_NOTHING_SET)
+    # The forms' secret; None: random bytes for each process (a page opened before a restart
+    # then asks the person to tap again).
+    secret: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -532,6 +652,7 @@ class Settings:
     )
     description: str | None = _text(_NOTHING_SET, "PATHWAYS_DESCRIPTION", DESCRIPTION_LIMIT)
     health: Health | None = _health(_NOTHING_SET, None)  # noqa: RUF009 (None: off)
+    web: Web | None = _web(_NOTHING_SET, [], {})  # noqa: RUF009 (None: off)
     config_file: Path | None = None  # the settings file read, if any
     secret_files: tuple[Path, ...] = ()  # files the secrets were read from
 
@@ -547,6 +668,8 @@ class Settings:
         found = [self.token or ""]
         if self.webhook:
             found.append(self.webhook.secret)
+        if self.web and self.web.secret:
+            found.append(self.web.secret)
         return tuple(s for s in found if s)
 
 
@@ -554,6 +677,10 @@ def settings_from(src: Source) -> Settings:
     files: list[Path] = []
     token = _token(src, files)
     webhook = _webhook(src, files)
+    health = _health(src, webhook)
+    others = {"PATHWAYS_WEBHOOK_PORT": webhook.port} if webhook else {}
+    if health is not None:
+        others["PATHWAYS_HEALTH_PORT"] = health.port
     return Settings(
         token=token,
         db_path=_path(src, "PATHWAYS_DB"),
@@ -572,7 +699,8 @@ def settings_from(src: Source) -> Settings:
         stats_days=_positive_int(src, "PATHWAYS_STATS_DAYS", unit="days"),
         short_description=_text(src, "PATHWAYS_SHORT_DESCRIPTION", SHORT_DESCRIPTION_LIMIT),
         description=_text(src, "PATHWAYS_DESCRIPTION", DESCRIPTION_LIMIT),
-        health=_health(src, webhook),
+        health=health,
+        web=_web(src, files, others),
         config_file=src.file,
         secret_files=tuple(files),
     )

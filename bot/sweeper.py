@@ -98,6 +98,20 @@ class Sweeper:
                 if ended_now < self.batch:
                     return SweepReport(ended, wiped, failed)
 
+    async def forget_idle(self, key_prefix: str) -> int:
+        """End the idle conversations whose keys start with `key_prefix`, for a channel with no
+        messages of its own to delete (the web chat's). Unlike `sweep`, it leaves every pending
+        wipe alone, so it never marks another channel's deletions as done; and it does not wait
+        for, or hold up, a channel's sweep. Returns how many were forgotten."""
+        forgotten = 0
+        while True:
+            ended, wipes = await self._end_idle(key_prefix)
+            forgotten += ended
+            if wipes:  # never for the web chat; kept for a sweep that can carry them out
+                log.warning("idle conversations left %d wipes for a sweep", len(wipes))
+            if ended < self.batch:
+                return forgotten
+
     async def purge_figures(self) -> int:
         """Delete anonymous figures older than `keep_figures_days` days."""
         first_kept = london_day(self.clock()) - timedelta(days=self.keep_figures_days)

@@ -39,6 +39,7 @@ def settings_for(fake: FakeBotApi, tmp_path: Path, **changes: Any) -> Settings:
         locales_dir=LOCALES,
         api_base_url=fake.base_url,
         sweep_seconds=3600,  # tests run the sweep themselves, at clock times they choose
+        web=None,  # tests run side by side: no web chat on port 8080
     )
     return dataclasses.replace(base, **changes)
 

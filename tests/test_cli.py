@@ -82,7 +82,7 @@ def test_a_malformed_token_stops_start_up_without_echoing_it() -> None:
 
 
 def test_run_without_a_token_starts_the_terminal_chat(tmp_path: Path) -> None:
-    env = {"TELEGRAM_BOT_TOKEN": "", "PATHWAYS_DB": str(tmp_path / "run.db")}
+    env = {"TELEGRAM_BOT_TOKEN": "", "PATHWAYS_DB": str(tmp_path / "run.db"), "PATHWAYS_WEB": "off"}
     result = subprocess.run(
         [sys.executable, "-m", "bot", "run"],
         input="",

@@ -7,7 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import OPTIONS, PROJECT_ROOT, ConfigError, Health, Option, Webhook, load_settings
+from bot.config import (
+    OPTIONS,
+    PROJECT_ROOT,
+    ConfigError,
+    Health,
+    Option,
+    Web,
+    Webhook,
+    load_settings,
+)
 
 TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsawQ"
 
@@ -86,6 +95,7 @@ def test_webhook_settings_and_secrets() -> None:
             "PATHWAYS_WEBHOOK_URL": "https://bot.example.org/telegram",
             "PATHWAYS_WEBHOOK_SECRET": "s3cret_token",
             "PATHWAYS_WEBHOOK_PORT": "8080",
+            "PATHWAYS_WEB": "off",  # 8080 is the web chat's port when it is on
         }
     )
     assert settings.webhook is not None and settings.webhook.port == 8080
@@ -127,6 +137,7 @@ def as_read_from_nothing() -> dict[str, object]:
     # The dataclasses, built directly as the tests do, have the same defaults.
     assert Webhook(on.webhook.url, on.webhook.secret) == on.webhook
     assert Health(on.health.port) == on.health
+    assert nothing.web is not None and Web() == nothing.web
     return {
         "TELEGRAM_BOT_TOKEN": nothing.token,
         "TELEGRAM_BOT_TOKEN_FILE": nothing.secret_files or None,
@@ -141,6 +152,14 @@ def as_read_from_nothing() -> dict[str, object]:
         "PATHWAYS_WEBHOOK_PATH": on.webhook.path,
         "PATHWAYS_HEALTH_PORT": nothing.health.port if nothing.health else 0,
         "PATHWAYS_HEALTH_LISTEN": on.health.listen,
+        "PATHWAYS_WEB": nothing.web is not None,
+        "PATHWAYS_WEB_HOST": nothing.web.host,
+        "PATHWAYS_WEB_PORT": nothing.web.port,
+        "PATHWAYS_WEB_EXIT_URL": nothing.web.exit_url,
+        "PATHWAYS_WEB_TITLE": nothing.web.title,
+        "PATHWAYS_WEB_FRAME_ANCESTORS": nothing.web.frame_ancestors,
+        "PATHWAYS_WEB_SECRET": nothing.web.secret,
+        "PATHWAYS_WEB_SECRET_FILE": nothing.secret_files or None,
         "PATHWAYS_IDLE_MINUTES": nothing.idle_minutes,
         "PATHWAYS_SWEEP_SECONDS": nothing.sweep_seconds,
         "PATHWAYS_DELETE_TYPED": nothing.delete_typed,
@@ -210,3 +229,77 @@ def test_the_example_settings_file_shows_each_default_as_it_is() -> None:
                 break
             above.insert(0, line.lstrip("# "))
         assert f'"" is {option.documented}' in " ".join(above), option.key
+
+
+# -- the web chat's settings ------------------------------------------------------------------
+
+
+def test_the_web_chat_is_on_by_default_on_127_0_0_1_and_can_be_turned_off() -> None:
+    web = load_settings({}).web
+    assert web is not None and (web.host, web.port) == ("127.0.0.1", 8080)
+    assert (web.exit_url, web.title, web.frame_ancestors) == (
+        "https://www.bbc.co.uk/weather",
+        "Help",
+        "'none'",
+    )
+    assert web.secret is None  # random bytes in each process
+    assert load_settings({"PATHWAYS_WEB": "off"}).web is None
+
+
+def test_the_web_chat_settings_are_read() -> None:
+    web = load_settings(
+        {
+            "PATHWAYS_WEB_HOST": "0.0.0.0",
+            "PATHWAYS_WEB_PORT": "9090",
+            "PATHWAYS_WEB_EXIT_URL": "https://www.gov.uk/",
+            "PATHWAYS_WEB_TITLE": "Library",
+            "PATHWAYS_WEB_FRAME_ANCESTORS": "'self'  https://www.example.gov.uk",
+            "PATHWAYS_WEB_SECRET": "x" * 16,
+        }
+    ).web
+    assert web == Web(
+        "0.0.0.0",
+        9090,
+        "https://www.gov.uk/",
+        "Library",
+        "'self' https://www.example.gov.uk",
+        secret="x" * 16,
+    )
+
+
+def test_the_web_chat_secret_comes_from_its_file_and_is_never_shown(tmp_path: Path) -> None:
+    secret = "s" * 40
+    path = tmp_path / "web-secret"
+    path.write_text(secret + "\n")
+    settings = load_settings({"PATHWAYS_WEB_SECRET_FILE": str(path)})
+    assert settings.web is not None and settings.web.secret == secret
+    assert secret in settings.secrets() and secret not in repr(settings)
+    with pytest.raises(ConfigError, match="not both"):
+        load_settings({"PATHWAYS_WEB_SECRET_FILE": str(path), "PATHWAYS_WEB_SECRET": secret})
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"PATHWAYS_WEB": "maybe"}, "PATHWAYS_WEB must be true or false"),
+        ({"PATHWAYS_WEB_PORT": "0"}, "PATHWAYS_WEB_PORT must be a port number"),
+        ({"PATHWAYS_WEB_PORT": "70000"}, "PATHWAYS_WEB_PORT must be a port number"),
+        ({"PATHWAYS_WEB_EXIT_URL": "http://www.bbc.co.uk/"}, "PATHWAYS_WEB_EXIT_URL must be"),
+        ({"PATHWAYS_WEB_EXIT_URL": "https://a.uk/; script-src *"}, "PATHWAYS_WEB_EXIT_URL"),
+        ({"PATHWAYS_WEB_EXIT_URL": "javascript:alert(1)"}, "PATHWAYS_WEB_EXIT_URL"),
+        ({"PATHWAYS_WEB_TITLE": "x" * 61}, "PATHWAYS_WEB_TITLE must be 1 to 60"),
+        ({"PATHWAYS_WEB_FRAME_ANCESTORS": "none"}, "PATHWAYS_WEB_FRAME_ANCESTORS must be"),
+        (
+            {"PATHWAYS_WEB_FRAME_ANCESTORS": "'none'; script-src *"},
+            "PATHWAYS_WEB_FRAME_ANCESTORS must be",
+        ),
+        ({"PATHWAYS_WEB_FRAME_ANCESTORS": "'none' 'self'"}, "PATHWAYS_WEB_FRAME_ANCESTORS"),
+        ({"PATHWAYS_WEB_SECRET": "short"}, "PATHWAYS_WEB_SECRET must be 16 characters"),
+        ({"PATHWAYS_WEB_PORT": "8081", "PATHWAYS_HEALTH_PORT": "8081"}, "must differ from"),
+        # Checked even when the web chat is off: no surprise when it is turned on.
+        ({"PATHWAYS_WEB": "off", "PATHWAYS_WEB_PORT": "x"}, "PATHWAYS_WEB_PORT"),
+    ],
+)
+def test_a_bad_web_chat_setting_is_refused_naming_it(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_settings(env)

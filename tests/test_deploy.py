@@ -161,7 +161,8 @@ def carry_out(scratch: Scratch, line: str) -> None:
         run(scratch, words)
     elif line.startswith("openssl rand "):
         run(scratch, [], shell=scratch.path(line).replace("sudo ", ""))
-        secret = (scratch.root / "etc" / "webhook-secret").read_text().strip()
+        written = Path(scratch.path(line).split(" tee ", 1)[1].split()[0])  # whichever secret
+        secret = written.read_text().strip()
         assert SECRET_FORMAT.match(secret) and len(secret) >= 32
     elif line.startswith("sudo mv "):
         run(scratch, shlex.split(scratch.path(line))[1:])

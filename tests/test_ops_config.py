@@ -92,6 +92,7 @@ def test_there_is_no_settings_file_in_the_repository_to_surprise_anyone() -> Non
             r"\[telegram\] token holds a secret.*TELEGRAM_BOT_TOKEN_FILE",
         ),
         ('[webhook]\nsecret = "x"\n', r"secret.*PATHWAYS_WEBHOOK_SECRET_FILE"),
+        ('[web]\nsecret = "x"\n', r"\[web\] secret holds a secret.*PATHWAYS_WEB_SECRET_FILE"),
         ('token = "x"\n', "holds a secret"),
         ("[conversation]\nidle_minute = 5\n", "unknown setting 'idle_minute'.*'idle_minutes'"),
         ("[converstion]\nidle_minutes = 5\n", r"unknown section \[converstion\].*\[conversation\]"),

@@ -199,6 +199,7 @@ def test_webhook_mode_behind_a_proxy_with_a_health_check(fake: FakeBotApi, tmp_p
         "PATHWAYS_WEBHOOK_SECRET_FILE": str(secret_file),
         "PATHWAYS_WEBHOOK_PORT": str(hook_port),
         "PATHWAYS_HEALTH_PORT": str(health_port),
+        "PATHWAYS_WEB": "off",  # tests run side by side: no web chat on port 8080
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "bot", "run"],

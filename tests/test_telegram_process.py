@@ -29,6 +29,7 @@ def start(fake: FakeBotApi, tmp_path: Path, token: str = TOKEN) -> subprocess.Po
         "TELEGRAM_BOT_TOKEN": token,
         "TELEGRAM_API_BASE_URL": fake.base_url,
         "PATHWAYS_DB": str(tmp_path / "run.db"),
+        "PATHWAYS_WEB": "off",  # tests run side by side: no web chat on port 8080
     }
     return subprocess.Popen(
         [sys.executable, "-m", "bot", "run"],

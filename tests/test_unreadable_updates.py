@@ -193,6 +193,7 @@ def start(fake: FakeBotApi, tmp_path: Path, **extra: str) -> subprocess.Popen[st
         TELEGRAM_BOT_TOKEN=TOKEN,
         TELEGRAM_API_BASE_URL=fake.base_url,
         PATHWAYS_DB=str(tmp_path / "run.db"),
+        PATHWAYS_WEB="off",  # tests run side by side: no web chat on port 8080
         **extra,
     )
     return subprocess.Popen(

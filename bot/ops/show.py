@@ -10,6 +10,7 @@ from bot.config import OPTIONS, Option, Settings, Source
 HIDDEN = "(set, hidden)"
 UNSET = "(unset)"
 POLLING = "(long polling)"
+OFF = "(off)"
 _TOKEN_SHAPE = re.compile(r"\d{5,}:[A-Za-z0-9_-]{30,}")
 
 
@@ -30,6 +31,13 @@ SHOWN: dict[str, Callable[[Settings], str]] = {
     "PATHWAYS_WEBHOOK_PATH": lambda s: s.webhook.path if s.webhook else POLLING,
     "PATHWAYS_HEALTH_PORT": lambda s: str(s.health.port) if s.health else "0 (off)",
     "PATHWAYS_HEALTH_LISTEN": lambda s: s.health.listen if s.health else "(off)",
+    "PATHWAYS_WEB": lambda s: "true" if s.web else "false",
+    "PATHWAYS_WEB_HOST": lambda s: s.web.host if s.web else OFF,
+    "PATHWAYS_WEB_PORT": lambda s: str(s.web.port) if s.web else OFF,
+    "PATHWAYS_WEB_EXIT_URL": lambda s: s.web.exit_url if s.web else OFF,
+    "PATHWAYS_WEB_TITLE": lambda s: s.web.title if s.web else OFF,
+    "PATHWAYS_WEB_FRAME_ANCESTORS": lambda s: s.web.frame_ancestors if s.web else OFF,
+    "PATHWAYS_WEB_SECRET": lambda s: HIDDEN if s.web and s.web.secret else UNSET,
     "PATHWAYS_IDLE_MINUTES": lambda s: str(s.idle_minutes),
     "PATHWAYS_SWEEP_SECONDS": lambda s: str(s.sweep_seconds),
     "PATHWAYS_DELETE_TYPED": lambda s: str(s.delete_typed).lower(),
@@ -52,7 +60,11 @@ def _origin(option: Option, settings: Settings, source: Source) -> str:
         return (
             f"environment only; read from the file {option.env}_FILE names"
             if read
-            else ("environment only; not set")
+            else (
+                "environment only; not set: random for each process"
+                if option.env == "PATHWAYS_WEB_SECRET"
+                else "environment only; not set"
+            )
         )
     if option.secret:
         return "environment only; set there"

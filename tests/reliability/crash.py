@@ -152,6 +152,7 @@ def bot_env(fake: ReliableFake, db: Path) -> dict[str, str]:
         TELEGRAM_BOT_TOKEN=TOKEN,
         TELEGRAM_API_BASE_URL=fake.base_url,
         PATHWAYS_DB=str(db),
+        PATHWAYS_WEB="off",  # tests run side by side: no web chat on port 8080
     )
     return env
 

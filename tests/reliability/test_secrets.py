@@ -57,6 +57,7 @@ def start(fake: ReliableFake, tmp_path: Path, **extra: str) -> subprocess.Popen[
         TELEGRAM_BOT_TOKEN=TOKEN,
         TELEGRAM_API_BASE_URL=fake.base_url,
         PATHWAYS_DB=str(tmp_path / "secrets.db"),
+        PATHWAYS_WEB="off",  # tests run side by side: no web chat on port 8080
         **extra,
     )
     return subprocess.Popen(

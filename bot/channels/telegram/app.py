@@ -35,6 +35,7 @@ from bot.channels.telegram.flood import PerChatUpdateProcessor
 from bot.channels.telegram.handlers import TelegramChannel
 from bot.channels.telegram.request import AiohttpRequest
 from bot.channels.telegram.sender import Sender, Sleep
+from bot.channels.web.serve import ServedWebChat, serve_web_chat
 from bot.config import Settings
 from bot.engine.context import Clock
 from bot.ops.profile import set_profile
@@ -73,13 +74,15 @@ def build_application(
     freeze_start_up: bool = False,
     requests: Requests | None = None,
     polling: bool = True,
+    web: bool = False,
 ) -> TelegramApp:
     """The Application with every handler; nothing is contacted until it is initialised.
 
     `polling`: whether it fetches its own updates; without, they are put on its update queue
     (the webhook, or a test). `freeze_start_up`: once started, keep the garbage collector off
     what start-up built (for the process that runs the bot; tests that start many bots in one
-    process leave it off).
+    process leave it off). `web`: serve the web chat beside it when `settings.web` is on (for
+    `python -m bot run`), on the same Pathways.
     """
     if not settings.token:
         raise ValueError("a bot token is needed for the Telegram channel")
@@ -91,6 +94,7 @@ def build_application(
     processor.urgent = channel.is_urgent
     channel.chat_turn = processor.chat_turn
     health = WebServer()
+    web_chat: list[ServedWebChat] = []
 
     async def post_init(application: TelegramApp) -> None:
         pathways = await open_pathways(settings, clock)
@@ -103,6 +107,10 @@ def build_application(
                 await health.start([site])
             except OSError as exc:  # the monitor will notice; people are still served
                 log.warning("the health check cannot listen (%s)", type(exc).__name__)
+        if web:
+            served = await serve_web_chat(settings, pathways, lambda line: log.warning("%s", line))
+            if served is not None:
+                web_chat.append(served)
         # What start-up built (flows, catalogues, the directory index, the libraries) lives as
         # long as the process: frozen, the garbage collector stops walking it again and again,
         # and its full collections no longer pause replies.
@@ -110,6 +118,8 @@ def build_application(
             gc.freeze()
 
     async def post_shutdown(_application: TelegramApp) -> None:
+        while web_chat:
+            await web_chat.pop().close()
         await health.close()
         if channel.attached:
             await channel.pathways.close()
@@ -183,11 +193,11 @@ def _serving(application: TelegramApp) -> bool:
 def run(settings: Settings) -> None:
     """Start Pathways on Telegram and run until stopped (Ctrl-C or SIGTERM)."""
     if settings.webhook is None:
-        application = build_application(settings, freeze_start_up=True)
+        application = build_application(settings, freeze_start_up=True, web=True)
         log.warning("starting on Telegram with long polling")
         application.run_polling(allowed_updates=ALLOWED_UPDATES, drop_pending_updates=False)
         return
-    application = build_application(settings, freeze_start_up=True, polling=False)
+    application = build_application(settings, freeze_start_up=True, polling=False, web=True)
     log.warning(
         "starting on Telegram with a webhook on %s:%s",
         settings.webhook.listen,
