@@ -7,11 +7,9 @@ import asyncio
 import http.client
 import json
 import logging
-import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,8 +21,9 @@ from bot.config import Health
 from bot.engine.flows import load_flows
 from bot.i18n import available_locales, translator
 from bot.web.server import Site, WebServer, health_app
-from tests.conftest import FLOWS, LOCALES, ROOT, FakeClock
+from tests.conftest import FLOWS, LOCALES, FakeClock
 from tests.fakebot import TOKEN, FakeBotApi
+from tests.processes import free_port, run_bot
 from tests.telegram_support import CHAT, running_bot, settings_for
 
 SECRET = "f3b1c8e0d2a4469bb7e5c3a1d9f00e7c"
@@ -36,12 +35,6 @@ def fake() -> Iterator[FakeBotApi]:
     with FakeBotApi() as server:
         yield server
     assert server.refused == [], [(r.method, r.description) for r in server.refused]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def get(
@@ -189,26 +182,16 @@ def test_webhook_mode_behind_a_proxy_with_a_health_check(fake: FakeBotApi, tmp_p
     secret_file = tmp_path / "webhook-secret"
     secret_file.write_text(SECRET)
     secret_file.chmod(0o600)
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("PATHWAYS_", "TELEGRAM_"))}
-    env = {
-        **clean,
-        "TELEGRAM_BOT_TOKEN": TOKEN,
-        "TELEGRAM_API_BASE_URL": fake.base_url,
-        "PATHWAYS_DB": str(tmp_path / "hook.db"),
-        "PATHWAYS_WEBHOOK_URL": "https://bot.example.org/telegram",
-        "PATHWAYS_WEBHOOK_SECRET_FILE": str(secret_file),
-        "PATHWAYS_WEBHOOK_PORT": str(hook_port),
-        "PATHWAYS_HEALTH_PORT": str(health_port),
-        "PATHWAYS_WEB": "off",  # tests run side by side: no web chat on port 8080
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bot", "run"],
-        cwd=ROOT,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    process = run_bot(
+        {
+            "TELEGRAM_BOT_TOKEN": TOKEN,
+            "TELEGRAM_API_BASE_URL": fake.base_url,
+            "PATHWAYS_DB": str(tmp_path / "hook.db"),
+            "PATHWAYS_WEBHOOK_URL": "https://bot.example.org/telegram",
+            "PATHWAYS_WEBHOOK_SECRET_FILE": str(secret_file),
+            "PATHWAYS_WEBHOOK_PORT": str(hook_port),
+            "PATHWAYS_HEALTH_PORT": str(health_port),
+        }
     )
     try:
         wait_healthy(health_port, process)

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
 from tests.fakebot import TOKEN, FakeBotApi
+from tests.processes import run_bot
 from tests.telegram_support import CHAT
 
 
@@ -24,21 +22,12 @@ def fake() -> Iterator[FakeBotApi]:
 
 
 def start(fake: FakeBotApi, tmp_path: Path, token: str = TOKEN) -> subprocess.Popen[str]:
-    env = {
-        **os.environ,
-        "TELEGRAM_BOT_TOKEN": token,
-        "TELEGRAM_API_BASE_URL": fake.base_url,
-        "PATHWAYS_DB": str(tmp_path / "run.db"),
-        "PATHWAYS_WEB": "off",  # tests run side by side: no web chat on port 8080
-    }
-    return subprocess.Popen(
-        [sys.executable, "-m", "bot", "run"],
-        cwd=ROOT,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    return run_bot(
+        {
+            "TELEGRAM_BOT_TOKEN": token,
+            "TELEGRAM_API_BASE_URL": fake.base_url,
+            "PATHWAYS_DB": str(tmp_path / "run.db"),
+        }
     )
 
 

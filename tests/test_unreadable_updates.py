@@ -17,11 +17,8 @@ import contextlib
 import copy
 import io
 import logging
-import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -38,9 +35,10 @@ from bot.channels.telegram import updates
 from bot.channels.telegram.app import build_application, serve_webhook
 from bot.channels.telegram.handlers import TelegramChannel
 from bot.config import Webhook
-from tests.conftest import ROOT, FakeClock
+from tests.conftest import FakeClock
 from tests.fakebot import TOKEN, FakeBotApi
 from tests.fakebot.inprocess import InProcessRequest
+from tests.processes import free_port, run_bot
 from tests.telegram_support import PATIENCE, running_bot, settings_for
 
 MARKER = "Quillwort-Ambergris-5821"
@@ -181,29 +179,14 @@ def clocked_fake(clock: FakeClock) -> Iterator[FakeBotApi]:
         yield server
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def start(fake: FakeBotApi, tmp_path: Path, **extra: str) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PATHWAYS_", "TELEGRAM_"))}
-    env.update(
-        TELEGRAM_BOT_TOKEN=TOKEN,
-        TELEGRAM_API_BASE_URL=fake.base_url,
-        PATHWAYS_DB=str(tmp_path / "run.db"),
-        PATHWAYS_WEB="off",  # tests run side by side: no web chat on port 8080
-        **extra,
-    )
-    return subprocess.Popen(
-        [sys.executable, "-m", "bot", "run"],
-        cwd=ROOT,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    return run_bot(
+        {
+            "TELEGRAM_BOT_TOKEN": TOKEN,
+            "TELEGRAM_API_BASE_URL": fake.base_url,
+            "PATHWAYS_DB": str(tmp_path / "run.db"),
+            **extra,
+        }
     )
 
 

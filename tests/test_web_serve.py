@@ -4,11 +4,9 @@ forgotten by a periodic sweep that leaves other channels' deletions alone."""
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
-import sys
 import urllib.request
 from datetime import timedelta
 from pathlib import Path
@@ -19,35 +17,19 @@ from bot.channels.web.serve import sweep_web_chats
 from bot.engine.model import Session, Tracked
 from bot.store.sqlite import SqliteStore
 from bot.sweeper import Sweeper
-from tests.conftest import ROOT, FakeClock
+from tests.conftest import FakeClock
 from tests.fakebot import TOKEN, FakeBotApi
+from tests.processes import free_port, run_bot
 from tests.telegram_support import CHAT
 
 IDLE = timedelta(minutes=15)
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def start_run(tmp_path: Path, port: int) -> subprocess.Popen[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("PATHWAYS_", "TELEGRAM_"))}
-    env = {
-        **clean,
-        "PYTHONUNBUFFERED": "1",
-        "PATHWAYS_DB": str(tmp_path / "run.db"),
-        "PATHWAYS_WEB_PORT": str(port),
-    }
-    return subprocess.Popen(
-        [sys.executable, "-m", "bot", "run"],
-        cwd=ROOT,
-        env=env,
+    settings = {"PATHWAYS_DB": str(tmp_path / "run.db"), "PATHWAYS_WEB": "on"}
+    return run_bot(
+        {"PYTHONUNBUFFERED": "1", **settings, "PATHWAYS_WEB_PORT": str(port)},
         stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
     )
 
 
@@ -161,24 +143,14 @@ async def test_idle_web_conversations_are_forgotten_by_a_periodic_sweep(
 def test_run_on_telegram_serves_the_web_chat_too_and_stops_cleanly(tmp_path: Path) -> None:
     port = free_port()
     with FakeBotApi() as fake:
-        clean = {
-            k: v for k, v in os.environ.items() if not k.startswith(("PATHWAYS_", "TELEGRAM_"))
-        }
-        env = {
-            **clean,
-            "TELEGRAM_BOT_TOKEN": TOKEN,
-            "TELEGRAM_API_BASE_URL": fake.base_url,
-            "PATHWAYS_DB": str(tmp_path / "tg.db"),
-            "PATHWAYS_WEB_PORT": str(port),
-        }
-        process = subprocess.Popen(
-            [sys.executable, "-m", "bot", "run"],
-            cwd=ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
+        process = run_bot(
+            {
+                "TELEGRAM_BOT_TOKEN": TOKEN,
+                "TELEGRAM_API_BASE_URL": fake.base_url,
+                "PATHWAYS_DB": str(tmp_path / "tg.db"),
+                "PATHWAYS_WEB": "on",
+                "PATHWAYS_WEB_PORT": str(port),
+            }
         )
         try:
             fake.send_text(CHAT, "/start")  # answered once start-up (and the web chat) is up

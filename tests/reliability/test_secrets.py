@@ -11,11 +11,8 @@ words and names in the unreadable update.
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
@@ -23,8 +20,8 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from tests.conftest import ROOT
 from tests.fakebot import TOKEN
+from tests.processes import free_port, run_bot
 from tests.reliability.harness import ReliableFake
 from tests.test_unreadable_updates import MARKER, unreadable
 
@@ -45,29 +42,14 @@ def fake() -> Iterator[ReliableFake]:
         yield server
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def start(fake: ReliableFake, tmp_path: Path, **extra: str) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PATHWAYS_", "TELEGRAM_"))}
-    env.update(
-        TELEGRAM_BOT_TOKEN=TOKEN,
-        TELEGRAM_API_BASE_URL=fake.base_url,
-        PATHWAYS_DB=str(tmp_path / "secrets.db"),
-        PATHWAYS_WEB="off",  # tests run side by side: no web chat on port 8080
-        **extra,
-    )
-    return subprocess.Popen(
-        [sys.executable, "-m", "bot", "run"],
-        cwd=ROOT,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    return run_bot(
+        {
+            "TELEGRAM_BOT_TOKEN": TOKEN,
+            "TELEGRAM_API_BASE_URL": fake.base_url,
+            "PATHWAYS_DB": str(tmp_path / "secrets.db"),
+            **extra,
+        }
     )
 
 
