@@ -81,13 +81,10 @@ def typed_reader(spec: FlowSpec, flows_dir: Path, locales_dir: Path) -> TypedRea
     except WordsError as exc:
         raise StartupError("The typed-word lists have problems:\n" + str(exc)) from exc
 
-    def translate(msgid: str, locale: str) -> str:
-        return translator(locale, locales_dir).gettext(msgid)
-
     def label(button: Button, locale: str) -> str:
         return translator(locale, locales_dir).label(button)
 
-    return TypedReader(spec, lists, translate, locales, label)
+    return TypedReader(spec, lists, label, locales)
 
 
 def assemble(

@@ -144,7 +144,7 @@ def test_the_shipped_word_lists_pass_their_checks(shipped: Parts) -> None:
 
 
 def _reader(spec: FlowSpec, folder: Path) -> TypedReader:
-    return TypedReader(spec, read_word_lists(folder), lambda msgid, _locale: msgid, ("en",))
+    return TypedReader(spec, read_word_lists(folder), lambda button, _locale: button.label, ("en",))
 
 
 def test_checks_refuse_a_word_that_means_two_buttons_or_a_way_out(

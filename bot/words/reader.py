@@ -60,14 +60,13 @@ class TypedReader:
         self,
         spec: FlowSpec,
         lists: Mapping[str, WordList],
-        translate: Callable[[str, str], str],
+        label: Callable[[Button, str], str],
         locales: Sequence[str],
-        label: Callable[[Button, str], str] | None = None,
     ) -> None:
+        """`label` is a button's label as a language shows it (bot.i18n.Translator.label)."""
         self.spec = spec
         self.lists = lists
-        self._translate = translate
-        self._label = label or (lambda button, locale: translate(button.label, locale))
+        self._label = label
         everyone = list(lists.values())
         # Danger is heard in every language at once: a person may write in any of them. The
         # phrases are kept by their first word, so a message is scanned once, word by word.
@@ -103,7 +102,8 @@ class TypedReader:
                 self._ways_out.setdefault(phrase, EXIT)
         for way in spec.ways_out.values():
             for locale in locales:
-                self._ways_out.setdefault(fold(translate(way.label, locale)), way.trigger)
+                shown = self._label(Button(way.trigger, way.label, way_out=True), locale)
+                self._ways_out.setdefault(fold(shown), way.trigger)
             self._ways_out.setdefault(way.trigger, way.trigger)
         # What each step's buttons answer to, in each language (English always as well): made
         # when a step is first read in a language, so only the languages in use take memory.
