@@ -122,25 +122,7 @@ async def test_an_exit_goes_before_everything_the_chat_was_doing(
         assert fake.refused == []
 
 
-async def test_a_typed_exit_goes_first_too(tmp_path: Path, clock: FakeClock) -> None:
-    """ "quit please", typed, is known for a quick exit from the message alone, in any language,
-    so it goes before a hundred typed messages as a tapped Quick exit does."""
-    with SlowAnswers(clock, "sendMessage") as fake:
-        settings = settings_for(fake, tmp_path)
-        async with running_bot(
-            fake, settings, clock, PerChatUpdateProcessor(), in_process=False, network_timeout=600
-        ) as bot:
-            try:
-                await exit_while_a_reply_is_held(bot, fake, "typed", typed_exit="Wyjdź, proszę")
-            finally:
-                fake.release.set()
-        assert only_the_farewell(fake)
-        assert fake.refused == []
-
-
-async def exit_while_a_reply_is_held(
-    bot: Running, fake: SlowAnswers, flood: str, typed_exit: str | None = None
-) -> None:
+async def exit_while_a_reply_is_held(bot: Running, fake: SlowAnswers, flood: str) -> None:
     await to_who_is_it_for(bot)
     await bot.tap("Me")
     await bot.tap("Yes, I can talk")
@@ -161,10 +143,7 @@ async def exit_while_a_reply_is_held(
         for number in range(100):
             fake.send_text(CHAT, f"words {number}")
     await fake.until(lambda f: f.holding > 0)  # a reply out, its answer held
-    if typed_exit is None:
-        fake.press(CHAT, live, exit_button)
-    else:
-        fake.send_text(CHAT, typed_exit)
+    fake.press(CHAT, live, exit_button)
     await fake.until(only_the_farewell)
     assert not fake.release.is_set()  # cleared while that reply's answer was held
 
