@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import sqlite3
 import subprocess
@@ -11,15 +12,18 @@ from pathlib import Path
 import pytest
 
 from bot.app import Parts, bundled_directory, start_codes
-from bot.directory.start_codes import link, read_start_codes
+from bot.config import Settings
+from bot.directory.start_codes import link, read_start_codes, web_link
 from bot.directory.validate import DirectoryError
 from bot.engine.model import Event
+from bot.poster import cli as poster_cli
 from bot.poster.render import SIZES, draw, make_code
-from tests.conftest import DIRECTORY, ROOT, FakeClock
+from tests.conftest import DIRECTORY, FLOWS, LOCALES, ROOT, FakeClock
 from tests.fakebot import FakeBotApi
 from tests.telegram_support import CHAT, running_bot, settings_for
 
 LINK = "https://t.me/pathways_test_bot?start=mk"
+WEB_CHAT = "https://help.example.org.uk/chat"
 
 
 def shipped() -> dict[str, object]:
@@ -68,28 +72,34 @@ def test_the_link_form() -> None:
     assert link("@pathways_test_bot", "mk") == LINK
 
 
-def test_a_qr_code_written_to_png_reads_back_as_the_exact_link(tmp_path: Path) -> None:
-    """Read the modules back from the pixels and compare with the code segno made for the
-    link: the same matrix means a scanner reads the same link."""
+def read_back(path: Path, link: str) -> list[list[bool]]:
+    """The modules of the QR code in the PNG at `path`, read from its pixels on the grid that
+    segno's code for `link` has (the same matrix means a scanner reads the same link)."""
     from matplotlib import image
 
-    path = tmp_path / "label.png"
-    draw(LINK, path, SIZES["label"], "png")
     pixels = image.imread(path)[:, :, :3].mean(axis=2) < 0.5  # True where dark
     rows = [r for r in range(pixels.shape[0]) if pixels[r].any()]
     columns = [c for c in range(pixels.shape[1]) if pixels[:, c].any()]
     top, bottom, left, right = rows[0], rows[-1] + 1, columns[0], columns[-1] + 1
-    matrix = make_code(LINK).matrix
-    count = len(matrix)
+    count = len(make_code(link).matrix)
     step_y, step_x = (bottom - top) / count, (right - left) / count
-    read = [
+    return [
         [
             bool(pixels[int(top + (r + 0.5) * step_y), int(left + (c + 0.5) * step_x)])
             for c in range(count)
         ]
         for r in range(count)
     ]
-    assert read == [[bool(v) for v in line] for line in matrix]
+
+
+def modules_of(link: str) -> list[list[bool]]:
+    return [[bool(v) for v in line] for line in make_code(link).matrix]
+
+
+def test_a_qr_code_written_to_png_reads_back_as_the_exact_link(tmp_path: Path) -> None:
+    path = tmp_path / "label.png"
+    draw(LINK, path, SIZES["label"], "png")
+    assert read_back(path, LINK) == modules_of(LINK)
     assert make_code(LINK).designator  # a real QR code (version and error level)
 
 
@@ -124,12 +134,14 @@ def test_vector_formats(tmp_path: Path, fmt: str, start: bytes) -> None:
 
 
 def test_the_poster_command_needs_a_known_code_and_a_bot(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if k != "PATHWAYS_BOT_USERNAME"}
+    settings = (poster_cli.USERNAME_VARIABLE, poster_cli.WEB_VARIABLE)
+    env = {k: v for k, v in os.environ.items() if k not in settings}
     base = [sys.executable, "-m", "bot", "poster", "--out", str(tmp_path / "p.png")]
     no_bot = subprocess.run(
         [*base, "--code", "mk"], capture_output=True, text=True, cwd=ROOT, timeout=60, env=env
     )
-    assert no_bot.returncode == 2 and "--bot-username" in no_bot.stderr
+    assert no_bot.returncode == 2
+    assert "--bot-username" in no_bot.stderr and "--web" in no_bot.stderr
     unknown = subprocess.run(
         [*base, "--code", "zz", "--bot-username", "b"],
         capture_output=True,
@@ -139,6 +151,157 @@ def test_the_poster_command_needs_a_known_code_and_a_bot(tmp_path: Path) -> None
         env=env,
     )
     assert unknown.returncode == 2 and "Known: mk, mk-friend, mk-pro" in unknown.stderr
+
+
+# -- pointing at the web chat -----------------------------------------------------------------
+
+
+@pytest.fixture
+def poster(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> Poster:
+    for variable in (poster_cli.USERNAME_VARIABLE, poster_cli.WEB_VARIABLE):
+        monkeypatch.delenv(variable, raising=False)
+    return Poster(tmp_path, capsys)
+
+
+class Poster:
+    """`python -m bot poster` run in this process, so its file and words can be looked at."""
+
+    def __init__(self, folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        self.out = folder / "label.png"
+        self.capsys = capsys
+        self.settings = Settings(
+            token=None,
+            db_path=folder / "p.db",
+            idle_minutes=15,
+            flows_dir=FLOWS,
+            directory_dir=DIRECTORY,
+            locales_dir=LOCALES,
+            web=None,
+        )
+
+    def __call__(self, *options: str) -> tuple[int, str, str]:
+        parser = argparse.ArgumentParser()
+        poster_cli.add_commands(parser.add_subparsers(dest="command"))
+        argv = ["poster", "--size", "label", "--out", str(self.out), *options]
+        status = poster_cli.run(self.settings, parser.parse_args(argv))
+        said = self.capsys.readouterr()
+        return status, said.out, said.err
+
+
+@pytest.mark.parametrize(
+    ("address", "expected"),
+    [
+        (WEB_CHAT, f"{WEB_CHAT}?start=mk"),
+        (f"{WEB_CHAT}?ref=gp", f"{WEB_CHAT}?ref=gp&start=mk"),
+        (f"{WEB_CHAT}?start=old&ref=gp", f"{WEB_CHAT}?ref=gp&start=mk"),
+        (f"{WEB_CHAT}?start=a&start=b", f"{WEB_CHAT}?start=mk"),
+        ("http://127.0.0.1:8080/chat", "http://127.0.0.1:8080/chat?start=mk"),
+    ],
+)
+def test_the_web_link_form(address: str, expected: str) -> None:
+    assert web_link(address, "mk") == expected
+
+
+def test_a_web_poster_reads_back_as_the_web_address(poster: Poster) -> None:
+    """No bot username anywhere: --web is all it needs. The code is the given one, the
+    partner's own query is kept, and an old start replaced."""
+    expected = f"{WEB_CHAT}?ref=gp&start=mk-friend"
+    status, out, err = poster("--code", "mk-friend", "--web", f"{WEB_CHAT}?ref=gp&start=old")
+    assert status == poster_cli.OK, err
+    assert read_back(poster.out, expected) == modules_of(expected)
+    assert out.strip().endswith(f"for {expected}")
+    assert err == ""  # the address ends in /chat: nothing to check
+
+
+@pytest.mark.parametrize(
+    ("options", "settings", "expected"),
+    [
+        ((), {"PATHWAYS_WEB_PUBLIC_URL": WEB_CHAT}, f"{WEB_CHAT}?start=mk"),
+        (
+            ("--web",),
+            {"PATHWAYS_WEB_PUBLIC_URL": WEB_CHAT, "PATHWAYS_BOT_USERNAME": "pathways_test_bot"},
+            f"{WEB_CHAT}?start=mk",
+        ),
+        (
+            (),
+            {"PATHWAYS_WEB_PUBLIC_URL": WEB_CHAT, "PATHWAYS_BOT_USERNAME": "pathways_test_bot"},
+            LINK,
+        ),
+        (
+            ("--web", "https://other.example.org/chat"),
+            {"PATHWAYS_WEB_PUBLIC_URL": WEB_CHAT},
+            "https://other.example.org/chat?start=mk",
+        ),
+    ],
+)
+def test_the_options_choose_else_the_settings(
+    poster: Poster,
+    monkeypatch: pytest.MonkeyPatch,
+    options: tuple[str, ...],
+    settings: dict[str, str],
+    expected: str,
+) -> None:
+    for variable, value in settings.items():
+        monkeypatch.setenv(variable, value)
+    status, out, err = poster("--code", "mk", *options)
+    assert status == poster_cli.OK, err
+    assert out.strip().endswith(f"for {expected}")
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1:8080", "localhost:8080"])
+def test_plain_http_is_for_trying_it_out_on_this_machine(poster: Poster, host: str) -> None:
+    status, out, err = poster("--code", "mk", "--web", f"http://{host}/chat")
+    assert status == poster_cli.OK, err
+    assert out.strip().endswith(f"for http://{host}/chat?start=mk")
+
+
+@pytest.mark.parametrize(
+    ("options", "settings", "message"),
+    [
+        (("--web", "http://help.example.org.uk/chat"), {}, "--web must start with https://"),
+        (("--web", "http://127.0.0.1.example.org/chat"), {}, "--web must start with https://"),
+        (("--web", "ftp://help.example.org.uk/chat"), {}, "--web must start with https://"),
+        (("--web", "help.example.org.uk/chat"), {}, "--web must start with https://"),
+        (("--web", "https:///chat"), {}, "--web needs a host"),
+        (("--web", "https://me:pw@help.example.org.uk/chat"), {}, "user name or password"),
+        (("--web", f"{WEB_CHAT}#top"), {}, "must not have a #fragment"),
+        (("--web", "https://help.example.org.uk:99999/chat"), {}, "has a port"),
+        (("--web", "https://help.example.org.uk/my chat"), {}, "spaces or control characters"),
+        (
+            ("--web", WEB_CHAT, "--bot-username", "pathways_test_bot"),
+            {},
+            "Give --web or --bot-username, not both",
+        ),
+        (("--web",), {}, "--web without a URL needs PATHWAYS_WEB_PUBLIC_URL set"),
+        (
+            (),
+            {"PATHWAYS_WEB_PUBLIC_URL": "http://help.example.org.uk/chat"},
+            "PATHWAYS_WEB_PUBLIC_URL must start with https://",
+        ),
+    ],
+)
+def test_a_web_address_that_would_not_do_is_refused_in_one_line(
+    poster: Poster,
+    monkeypatch: pytest.MonkeyPatch,
+    options: tuple[str, ...],
+    settings: dict[str, str],
+    message: str,
+) -> None:
+    for variable, value in settings.items():
+        monkeypatch.setenv(variable, value)
+    status, out, err = poster("--code", "mk", *options)
+    assert status == poster_cli.USAGE
+    assert message in err and err.count("\n") == 1, err
+    assert out == "" and not poster.out.exists()
+
+
+def test_an_address_not_at_chat_is_drawn_with_a_word_to_check_it(poster: Poster) -> None:
+    status, out, err = poster("--code", "mk", "--web", "https://example.org")
+    assert status == poster_cli.OK
+    assert out.strip().endswith("for https://example.org?start=mk")
+    assert "Check that https://example.org opens the web chat: it answers at /chat." in err
 
 
 async def test_a_poster_link_in_telegram_sets_the_area_and_is_counted(

@@ -1,5 +1,6 @@
-"""Start codes for deep links: `https://t.me/<bot>?start=<code>` opens the conversation set to
-an area and, optionally, a route. Kept as data beside the directory, checked like it."""
+"""Start codes for deep links: `https://t.me/<bot>?start=<code>` (or the web chat's
+`<address>?start=<code>`) opens the conversation set to an area and, optionally, a route. Kept
+as data beside the directory, checked like it."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import yaml
 
@@ -29,6 +31,19 @@ class StartCode:
 
 def link(bot_username: str, code: str) -> str:
     return f"https://t.me/{bot_username.lstrip('@')}?start={code}"
+
+
+def web_link(chat_address: str, code: str) -> str:
+    """The web chat's deep link: `chat_address` with `start=<code>` in its query. The rest of
+    the query is kept; a `start` already there is replaced, as the chat reads only one."""
+    parts = urlsplit(chat_address)
+    query = [
+        (name, value)
+        for name, value in parse_qsl(parts.query, keep_blank_values=True)
+        if name != "start"
+    ]
+    query.append(("start", code))
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), parts.fragment))
 
 
 def read_start_codes(folder: Path, known_areas: Mapping[str, Any]) -> dict[str, StartCode]:
