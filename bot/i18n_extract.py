@@ -72,6 +72,7 @@ CODE_PLACES: Mapping[str, str] = {
     "cards.py": "on a service card",
     "console.py": "in the terminal chat only (not on Telegram)",
     "hours.py": "opening hours on a service card",
+    "pages.py": "on the web chat's pages only (not on Telegram)",
 }
 CODE_NOTES: Mapping[str, str] = {
     "Phone": "label before a phone number",

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 
 from bot.channels.cards import card_lines
 from bot.engine.model import Button, Reply, ServiceCard, Text
-from bot.i18n import SOURCE_LOCALE, Translator
+from bot.i18n import SOURCE_LOCALE, Translator, _
 
 EXIT_PATH = "/chat/exit"
 CHAT_PATH = "/chat"
@@ -25,32 +25,30 @@ EXIT_TRIGGER = "exit"  # the quick exit way out (flows/core.yaml): the top butto
 MAX_TYPED = 4096  # characters, as Telegram's limit for one message
 
 
-def _web(msgid: str) -> str:
-    """Marks the web chat's own words for translation. They are translated when shown
-    (`Translator.gettext`, English until a catalogue has them), but not yet extracted:
-    `pybabel extract` reads `_()`, and the shipped catalogues must be complete (tests/test_i18n),
-    so they become `_()` when locales/messages.pot takes them and translators have them."""
-    return msgid
-
-
-EXIT_LABEL = _web("Exit this page")
-EXIT_WHAT = _web("Exit this page takes you to another website and clears this chat here.")
-EXIT_LIMITS = _web(
+# The web chat's own words, in the catalogues beside the flows' (docs/translations.md). Each
+# is translated when the page is drawn, so these hold the English msgids.
+# Translators: the large button on every web page that leaves at once.
+# Use the words your language's official and support sites use for it.
+EXIT_LABEL = _("Exit this page")
+EXIT_WHAT = _("Exit this page takes you to another website and clears this chat here.")
+EXIT_LIMITS = _(
     "It cannot clear your browser's history. Someone who uses this device may see that you "
     "visited this site. To leave no history, use a private window (also called incognito)."
 )
-SHIFT_TIP = _web("You can also press the Shift key three times to leave at once.")
-TYPE_LABEL = _web("Or type your answer")
-SEND_LABEL = _web("Send")
-TOO_LONG = _web("That message was too long for me to read. Please send a shorter one.")
-BACK_TO_CHAT = _web("Back to the chat")
-FORBIDDEN = _web(
+SHIFT_TIP = _("You can also press the Shift key three times to leave at once.")
+TYPE_LABEL = _("Or type your answer")
+# Translators: the button beside the box for typing an answer
+SEND_LABEL = _("Send")
+TOO_LONG = _("That message was too long for me to read. Please send a shorter one.")
+BACK_TO_CHAT = _("Back to the chat")
+FORBIDDEN = _(
     "That did not work, because this page was old or your browser did not send its cookie. "
     "Nothing has changed. This chat needs one cookie to remember where you are."
 )
-TOO_BIG = _web("That was too much to send at once. Nothing has changed.")
-NOT_FOUND = _web("There is nothing here.")
-FAILED = _web("Something went wrong on our side. Nothing you sent was kept.")
+TOO_BIG = _("That was too much to send at once. Nothing has changed.")
+TOO_MANY = _("Too many requests at once. Please wait a moment and try again. Nothing has changed.")
+NOT_FOUND = _("There is nothing here.")
+FAILED = _("Something went wrong on our side. Nothing you sent was kept.")
 
 
 def escape(text: str) -> str:
@@ -122,7 +120,11 @@ def card_html(card: ServiceCard, tr: Translator, number: int) -> str:
 
 def _lang(tr: Translator, msgid: str) -> str:
     """` lang="en" dir="ltr"` for the web chat's own words where this language has no
-    translation of them yet, so a screen reader reads them as English (WCAG 3.1.2)."""
+    translation of them, so a screen reader reads them as English (WCAG 3.1.2).
+
+    The shipped catalogues translate every one (tests/test_i18n.py), so this is for catalogues
+    that lag behind the code: an entry left fuzzy after its English changed (shown in English
+    until reviewed), or a deployment's own `PATHWAYS_LOCALES` made before these words."""
     if tr.locale == SOURCE_LOCALE or tr.gettext(msgid) != msgid:
         return ""
     return f' lang="{SOURCE_LOCALE}" dir="ltr"'
