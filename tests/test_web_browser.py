@@ -227,6 +227,19 @@ def open_context(browser: Any, visit: Visit, **options: Any) -> Any:
     return context
 
 
+def answer(page: Any, javascript: bool, act: Callable[[], None]) -> None:
+    """Taps or types (`act`), then waits for the next step: a new page without JavaScript;
+    with it, the same page with its step replaced in place (the old step is marked first, and
+    the new one is not)."""
+    if not javascript:
+        with page.expect_navigation():
+            act()
+        return
+    page.locator("#step").evaluate("step => step.setAttribute('data-before', '')")
+    act()
+    page.locator("#step:not([data-before])").wait_for()
+
+
 # -- the scenario transcripts --------------------------------------------------------------------
 
 
@@ -274,13 +287,11 @@ def walk(browser: Any, site: Site, scenario: Scenario, javascript: bool) -> Walk
                 button = page.locator("main form.answers").get_by_role(
                     "button", name=step.tap, exact=True
                 )
-                with page.expect_navigation():
-                    button.click()
+                answer(page, javascript, button.click)
             else:
                 field_ = page.get_by_label(TYPE_LABEL, exact=True)
                 field_.fill(step.type or "")
-                with page.expect_navigation():
-                    field_.press("Enter")
+                answer(page, javascript, partial(field_.press, "Enter"))
             assert page.url == site.chat, f"{where}: at {page.url}"
             check_page(where)
             check_step(number, step, shown[-1])
@@ -338,8 +349,11 @@ def leave(browser: Any, site: Site, how: str) -> Visit:
         page.goto(site.partner)
         page.goto(site.chat)
         if how != "shift":
-            with page.expect_navigation():
-                page.get_by_role("button", name="No, not right now", exact=True).click()
+            answer(
+                page,
+                how != "no-js",
+                page.get_by_role("button", name="No, not right now", exact=True).click,
+            )
             expect(page.locator("main")).to_contain_text(LEFT_AT)
         visit.remember_key(context)
         if how == "shift":
@@ -352,18 +366,19 @@ def leave(browser: Any, site: Site, how: str) -> Visit:
         if how == "no-js":
             # The form post was answered before the browser left: the cookie is gone.
             assert COOKIE not in {c["name"] for c in context.cookies()}
-        elif how == "shift":
-            # location.replace: the chat's entry in the history is now the neutral site's, so
-            # Back goes to the page before the chat, never to the chat.
-            page.go_back()
-            page.wait_for_url(site.partner)
-        else:
-            # Each step's POST and redirect added an entry for /chat, and location.replace
-            # replaces only the last one: Back reaches /chat again, but the page is not kept
-            # (no-store) and the server has forgotten the chat, so the step left is not shown.
-            page.go_back()
+        page.go_back()
+        if how == "no-js":
+            # Each step's POST and redirect added an entry for /chat, and the exit replaces
+            # only the last one: Back reaches /chat again, but the page is not kept (no-store)
+            # and the server has forgotten the chat, so the step left is not shown.
             expect(page.locator("main")).to_contain_text("are you in danger right now?")
             expect(page.locator("main")).not_to_contain_text(LEFT_AT)
+        else:
+            # The steps updated the page in place (no new history entries), and
+            # location.replace put the neutral site in the chat's one entry: Back goes to the
+            # page before the chat, never to the chat.
+            page.wait_for_url(site.partner)
+            expect(page.locator("h1")).to_have_text("A partner")
     finally:
         context.close()
     return visit
@@ -406,3 +421,65 @@ async def test_urdu_pages_are_right_to_left(chromium: Chromium, site: Site) -> N
     visit, lang, direction = await chromium.run(urdu, site)
     assert (lang, direction) == ("ur", "rtl")
     visit.check_stayed_local()
+
+
+# -- page updates without reloads (JavaScript) ---------------------------------------------------
+
+
+@dataclass
+class InPlace:
+    visit: Visit
+    history: list[int] = field(default_factory=list)  # history.length after each step
+    focused: list[str] = field(default_factory=list)  # what had focus after each step
+    left_to: str = ""
+
+
+FOCUSED = "() => document.activeElement.id || document.activeElement.className"
+
+
+def in_place(browser: Any, site: Site) -> InPlace:
+    """Three answers with JavaScript (a tap, a slip typed, a tap), then "exit" typed."""
+    done = InPlace(Visit())
+    context = open_context(browser, done.visit)
+    try:
+        page = context.new_page()
+        page.goto(site.partner)
+        page.goto(site.chat)
+        done.history.append(page.evaluate("history.length"))
+        done.visit.remember_key(context)
+        steps = [
+            page.get_by_role("button", name="No, not right now", exact=True).click,
+            lambda: type_in(page, "professinal"),
+            page.get_by_role("button", name="I'm a professional or volunteer", exact=True).click,
+        ]
+        for step in steps:
+            answer(page, True, step)
+            done.history.append(page.evaluate("history.length"))
+            done.focused.append(page.evaluate(FOCUSED))
+        check_axe(page, "a page updated in place")
+        type_in(page, "exit")
+        page.wait_for_url(site.exit_url)
+        done.left_to = page.url
+    finally:
+        context.close()
+    return done
+
+
+def type_in(page: Any, words: str) -> None:
+    field_ = page.get_by_label(TYPE_LABEL, exact=True)
+    field_.fill(words)
+    field_.press("Enter")
+
+
+async def test_steps_update_the_page_in_place(chromium: Chromium, site: Site) -> None:
+    done = await chromium.run(in_place, site)
+    done.visit.check_stayed_local()
+    # No step added a history entry: Back from the chat goes to the page before it.
+    assert len(set(done.history)) == 1, done.history
+    # Focus moved to the new words each time: the step, or "Did you mean ...?" when there is one.
+    assert done.focused == ["step", "notices", "step"], done.focused
+    # "exit" typed is the quick exit: the server forgot the chat, and the page left for the
+    # neutral site.
+    assert done.left_to == site.exit_url
+    assert done.visit.key is not None
+    assert not await site.conversations.exists(done.visit.key)

@@ -18,7 +18,7 @@ from multidict import CIMultiDictProxy
 
 from bot.app import Parts
 from bot.channels.web import web_chat_app
-from bot.channels.web.chat import COOKIE, MAX_BODY, chat_key
+from bot.channels.web.chat import COOKIE, FETCH_HEADER, MAX_BODY, chat_key
 from bot.channels.web.pages import phone_href, text_html
 from bot.conversation import Conversations
 from bot.store.sqlite import SqliteStore
@@ -101,8 +101,13 @@ class Browser:
             self._remember(resp.headers)
             return Page(resp.status, resp.headers, await resp.text())
 
-    async def post(self, path: str, data: dict[str, str] | bytes | AsyncIterator[bytes]) -> Page:
-        headers = self._headers()
+    async def post(
+        self,
+        path: str,
+        data: dict[str, str] | bytes | AsyncIterator[bytes],
+        extra: dict[str, str] | None = None,
+    ) -> Page:
+        headers = {**self._headers(), **(extra or {})}
         if not isinstance(data, dict):
             headers["Content-Type"] = "application/x-www-form-urlencoded"
         async with self.client.post(
@@ -409,9 +414,9 @@ async def test_urdu_pages_are_right_to_left(client: TestClient[object, object]) 
     browser = Browser(client, language="ur-PK,ur;q=0.9,en;q=0.5")
     page = await browser.get()
     assert '<html lang="ur" dir="rtl">' in page.body
-    # The web chat's own words are English until translated, and marked so for screen readers.
-    assert '<button type="submit" class="exit-button" lang="en" dir="ltr">' in page.body
-    assert "Exit this page" in page.text
+    # The web chat's own words are in Urdu too, so nothing on the page is marked as English.
+    assert '<button type="submit" class="exit-button">اس صفحے سے نکلیں</button>' in page.body
+    assert 'lang="en"' not in page.body
     welsh = Browser(client, language="cy")
     assert '<html lang="cy" dir="ltr">' in (await welsh.get()).body
 
@@ -451,18 +456,34 @@ async def test_exit_forgets_the_conversation_clears_the_cookie_and_leaves(
 
 
 @pytest.mark.parametrize("how", ["typed", "button"])
+@pytest.mark.parametrize("by_script", [False, True])
 async def test_exit_typed_or_as_a_button_is_the_quick_exit(
-    browser: Browser, conversations: Conversations, how: str
+    browser: Browser, conversations: Conversations, how: str, by_script: bool
 ) -> None:
+    """Sent by a form, the exit redirects to the neutral site; sent by the page's script, which
+    cannot follow a redirect to another site, it is 204 and the script goes there itself."""
     page = await browser.get()
     key = browser.key
     form = {"csrf": page.token, "state": page.state}
     form.update({"t": "exit"} if how == "typed" else {"b": "exit"})
-    left = await browser.post("/chat", form)
-    assert left.status == 303
-    assert left.headers["Location"] == EXIT_URL
+    left = await browser.post("/chat", form, {FETCH_HEADER: "1"} if by_script else None)
+    if by_script:
+        assert left.status == 204 and "Location" not in left.headers
+    else:
+        assert left.status == 303
+        assert left.headers["Location"] == EXIT_URL
     assert browser.cookie is None
     assert not await conversations.exists(key)
+
+
+async def test_an_answer_sent_by_the_script_still_leads_to_the_next_step(
+    browser: Browser,
+) -> None:
+    page = await browser.get()
+    form = {"csrf": page.token, "state": page.state, "b": page.buttons["No, not right now"]}
+    sent = await browser.post("/chat", form, {FETCH_HEADER: "1"})
+    assert sent.status == 303 and sent.headers["Location"] == "/chat"
+    assert "Who are you looking for help for?" in (await browser.get()).text
 
 
 async def test_exit_always_leaves_even_without_a_token(
@@ -581,7 +602,12 @@ async def test_the_script_finds_what_the_page_gives_it(browser: Browser) -> None
     assert 'class="exit-form"' in page.body and "form.exit-form" in script
     assert "data-exit-url" in page.body and "data-exit-url" in script
     assert "window.location.replace(exitUrl)" in script
-    assert "keepalive: true" in script and '"Shift"' in script
+    assert "keepalive: leaving" in script and '"Shift"' in script
+    # Page updates in place: the forms it sends, the header the server answers 204 to when the
+    # chat has ended by the quick exit, and the step it moves focus to.
+    assert 'class="answers"' in page.body and '"answers"' in script
+    assert 'class="typed"' in page.body and '"typed"' in script
+    assert f'"{FETCH_HEADER}"' in script and 'id="step"' in page.body and '"step"' in script
     assert ":focus-visible" in (await browser.get("/static/web.css")).body
 
 

@@ -8,6 +8,10 @@ stay on 127.0.0.1 for a monitor while the proxy exposes only the webhook's path.
 - The webhook checks Telegram's secret header (in constant time) before it reads a byte of the
   body, and reads at most `MAX_UPDATE_BYTES`: an unauthenticated client cannot make the bot
   hold a large body in memory.
+- No response of these apps or the web chat names the server: aiohttp's default `Server`
+  header (its version and Python's) is removed (`without_server_header`). aiohttp's own answer
+  to bytes that are not HTTP at all (400) still carries it, as no app sees that request; behind
+  the proxy that cannot happen, as nginx sends requests of its own making.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +38,12 @@ Ready = Callable[[], bool]
 Deliver = Callable[[dict[str, Any]], Awaitable[None]]
 
 
+async def without_server_header(_request: web.Request, response: web.StreamResponse) -> None:
+    """For `on_response_prepare`: aiohttp sets `Server` to its and Python's versions as the
+    headers are prepared, just before this signal; nobody needs them."""
+    response.headers.popall(hdrs.SERVER, None)
+
+
 def health_app(ready: Ready) -> web.Application:
     async def healthz(_request: web.Request) -> web.Response:
         if ready():
@@ -41,6 +51,7 @@ def health_app(ready: Ready) -> web.Application:
         return web.Response(status=503, headers=NO_STORE)
 
     app = web.Application()
+    app.on_response_prepare.append(without_server_header)
     app.router.add_get(HEALTH_PATH, healthz)  # HEAD too
     return app
 
@@ -71,6 +82,7 @@ def webhook_app(path: str, secret: str, deliver: Deliver) -> web.Application:
         return web.Response()
 
     app = web.Application(client_max_size=MAX_UPDATE_BYTES)
+    app.on_response_prepare.append(without_server_header)
     app.router.add_post("/" + path.strip("/"), update)
     return app
 

@@ -12,6 +12,9 @@
 One cookie holds a random value; the conversation's key is a hash of it, so the database never
 holds the cookie itself. Every form carries a token (an HMAC of the cookie's value), checked on
 every POST. Nothing typed is kept or logged, and there is no access log.
+
+Each client is limited to so many requests (`limits`: under a keyed hash, never its address),
+except the quick exit, which is never refused. No response names the server software.
 """
 
 from __future__ import annotations
@@ -25,20 +28,23 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
+from aiohttp.typedefs import Handler, Middleware
 
 from bot.app import utc_now
 from bot.channels.interpret import interpret, start_payload
 from bot.channels.web import pages
+from bot.channels.web.limits import DEFAULT_RATE_LIMIT, ClientLimits, RateLimit, limit_requests
 from bot.conversation import Conversations
 from bot.engine.context import Clock
 from bot.engine.model import Event, Reply, Text
 from bot.engine.spec import FlowSpec
 from bot.i18n import Translator, available_locales, negotiate, translator
+from bot.web.server import without_server_header
 from bot.words.reader import TypedReader
 
 log = logging.getLogger(__name__)
@@ -58,6 +64,13 @@ DEFAULT_FRAME_ANCESTORS = "'none'"
 
 STATIC = Path(__file__).resolve().parent / "static"
 STATIC_TYPES = {"web.css": "text/css", "web.js": "text/javascript"}
+
+# Sent by the page's script (static/web.js) with the forms it sends itself: the quick exit is
+# then answered 204 rather than with a redirect to another site, which a script cannot follow.
+FETCH_HEADER = "X-Pathways-Fetch"
+
+# The app's per-client limits, for a look at how many clients it holds.
+LIMITS = web.AppKey("limits", ClientLimits)
 
 
 def chat_key(cookie_value: str) -> str:
@@ -265,7 +278,8 @@ class WebChat:
         if event is None:
             return self._see_other(pages.CHAT_PATH)
         if event.trigger == pages.EXIT_TRIGGER and event.from_state is None:
-            return await self._exit(key)  # the quick exit typed ("exit") or as a button
+            # The quick exit typed ("exit") or as a button.
+            return await self._exit(key, fetched=FETCH_HEADER in request.headers)
         outcome = await self.conversations.handle(key, event, self._locale(request))
         self._keep(key, outcome.reply)
         return self._see_other(pages.CHAT_PATH)
@@ -305,13 +319,15 @@ class WebChat:
             response = self._see_other(self.exit_url)
             self._clear_cookie(response)
             return response
-        return await self._exit(chat_key(cookie_value))
+        return await self._exit(chat_key(cookie_value), fetched=FETCH_HEADER in request.headers)
 
-    async def _exit(self, key: str) -> web.Response:
+    async def _exit(self, key: str, *, fetched: bool) -> web.Response:
+        """Ends and forgets the conversation, then sends the browser to the neutral site; a
+        page that updates itself (`FETCH_HEADER`) is told with 204 and goes there itself."""
         self._pending.pop(key, None)
         await self.conversations.handle(key, Event.button(pages.EXIT_TRIGGER))
         await self.conversations.forget(key)
-        response = self._see_other(self.exit_url)
+        response = web.Response(status=204) if fetched else self._see_other(self.exit_url)
         self._clear_cookie(response)
         return response
 
@@ -335,8 +351,10 @@ def web_chat_app(
     frame_ancestors: str = DEFAULT_FRAME_ANCESTORS,
     secret: bytes,
     clock: Clock | None = None,
+    rate_limit: RateLimit | None = DEFAULT_RATE_LIMIT,
 ) -> web.Application:
-    """The web chat as an aiohttp application (serve it with `access_log=None`)."""
+    """The web chat as an aiohttp application (serve it with `access_log=None`).
+    `rate_limit=None` turns the per-client limit off."""
     chat = WebChat(
         conversations,
         spec,
@@ -369,10 +387,22 @@ def web_chat_app(
             log.error("the web chat failed on a request: %s", type(exc).__name__)
             return chat.message(request, 500, pages.FAILED)
 
-    async def add_headers(_request: web.Request, response: web.StreamResponse) -> None:
+    async def add_headers(request: web.Request, response: web.StreamResponse) -> None:
         response.headers.update(headers)
+        await without_server_header(request, response)
 
-    app = web.Application(middlewares=[kind_errors], client_max_size=MAX_BODY)
+    def is_quick_exit(request: web.Request) -> bool:
+        # Leaving at once matters most: never counted, never refused.
+        return request.match_info.handler == chat.exit
+
+    middlewares: list[Middleware] = [kind_errors]
+    limits = ClientLimits(rate_limit, chat.clock) if rate_limit is not None else None
+    if limits is not None:
+        too_many = partial(chat.message, status=429, message=pages.TOO_MANY)
+        middlewares.append(limit_requests(limits, too_many, exempt=is_quick_exit))
+    app = web.Application(middlewares=middlewares, client_max_size=MAX_BODY)
+    if limits is not None:
+        app[LIMITS] = limits
     app.on_response_prepare.append(add_headers)
     app.router.add_get(pages.CHAT_PATH, chat.show)
     app.router.add_post(pages.CHAT_PATH, chat.answer)
