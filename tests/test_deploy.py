@@ -24,6 +24,8 @@ from typing import Any
 import pytest
 
 from bot.__main__ import EXIT_USAGE, _parser
+from bot.channels.web.chat import MAX_BODY, STATIC_TYPES
+from bot.channels.web.pages import CHAT_PATH, EXIT_PATH
 from bot.config import OPTIONS, SECRET_FORMAT
 from bot.web.server import Site, WebServer, health_app
 from tests.conftest import ROOT
@@ -45,7 +47,7 @@ ELSEWHERE: dict[str, str] = {
     "sudo cp deploy/nginx-pathways.conf ": "test_the_nginx_example_matches_the_defaults",
     "sudo ln -s /etc/nginx/": "nginx; doctor reports Telegram's last delivery error",
     "sudo certbot ": "TLS at the proxy; doctor reports Telegram's last delivery error",
-    "sudo nginx -t": "nginx checks its own configuration",
+    "sudo nginx -t": "test_nginx_accepts_the_example, where nginx is installed",
     "sudo systemctl reload nginx": "nginx",
     "sudo cp deploy/pathways": "test_the_units_pass_systemd_analyze",
     "sudo systemctl daemon-reload": "test_the_units_pass_systemd_analyze",
@@ -313,7 +315,80 @@ def test_the_units_pass_systemd_analyze(tmp_path: Path, name: str, most: float) 
     assert float(found.group(1)) <= most, security.stdout
 
 
-def test_the_nginx_example_matches_the_defaults() -> None:
+@dataclass
+class Block:
+    """An nginx block: its directive's words (`location = /telegram`), what is set directly in
+    it (name: arguments), and the blocks inside it."""
+
+    words: list[str]
+    settings: dict[str, list[list[str]]] = field(default_factory=dict)
+    blocks: list[Block] = field(default_factory=list)
+
+    def setting(self, name: str) -> list[list[str]]:
+        return self.settings.get(name, [])
+
+
+def parse_nginx(text: str) -> Block:
+    """The configuration's blocks and directives (no quoted strings: the example has none)."""
+    top = Block([])
+    open_blocks = [top]
+    words: list[str] = []
+    for token in re.findall(r"#[^\n]*|[{};]|[^\s{};#]+", text):
+        if token.startswith("#"):
+            continue
+        if token == "{":
+            block = Block(words)
+            open_blocks[-1].blocks.append(block)
+            open_blocks.append(block)
+        elif token == ";":
+            open_blocks[-1].settings.setdefault(words[0], []).append(words[1:])
+        elif token == "}":
+            assert not words, f"unfinished directive {words}"
+            open_blocks.pop()
+        else:
+            words.append(token)
+            continue
+        words = []
+    assert len(open_blocks) == 1 and not words, "unbalanced braces"
+    return top
+
+
+def location_for(server: Block, path: str) -> Block:
+    """The location nginx picks for a path: an exact match, else the first regular expression
+    that matches, else the longest prefix."""
+    locations = [b for b in server.blocks if b.words[0] == "location"]
+    assert not any(b.words[1] == "^~" for b in locations), "this test does not know ^~"
+    for block in locations:
+        if block.words[1:] == ["=", path]:
+            return block
+    for block in locations:
+        if block.words[1] in ("~", "~*"):
+            flags = re.IGNORECASE if block.words[1] == "~*" else 0
+            if re.search(block.words[2], path, flags):
+                return block
+    prefixes = [b for b in locations if len(b.words) == 2 and path.startswith(b.words[1])]
+    assert prefixes, f"no location for {path}"
+    return max(prefixes, key=lambda b: len(b.words[1]))
+
+
+def effective(server: Block, location: Block, name: str) -> list[list[str]]:
+    """A setting as it applies in a location: its own, else the server's."""
+    return location.setting(name) or server.setting(name)
+
+
+def size(value: str) -> int:
+    units = {"k": 1024, "m": 1024 * 1024}
+    return int(value[:-1]) * units[value[-1].lower()] if value[-1].isalpha() else int(value)
+
+
+@pytest.fixture(scope="module")
+def nginx_server() -> Block:
+    (server,) = parse_nginx((DEPLOY / "nginx-pathways.conf").read_text()).blocks
+    assert server.words == ["server"]
+    return server
+
+
+def test_the_nginx_example_matches_the_defaults(nginx_server: Block) -> None:
     text = (DEPLOY / "nginx-pathways.conf").read_text()
     path, port = DEFAULTS["PATHWAYS_WEBHOOK_PATH"], DEFAULTS["PATHWAYS_WEBHOOK_PORT"]
     listen = DEFAULTS["PATHWAYS_WEBHOOK_LISTEN"]
@@ -322,6 +397,93 @@ def test_the_nginx_example_matches_the_defaults() -> None:
     assert "limit_except POST" in text
     assert "access_log off;" in text and "server_tokens off;" in text
     assert re.search(r"listen 443 ssl;", text)
+    assert location_for(nginx_server, f"/{path}").setting("proxy_pass") == [
+        [f"http://{listen}:{port}/{path}"]
+    ]
+
+
+def test_the_nginx_example_serves_https_only(nginx_server: Block) -> None:
+    listens = nginx_server.setting("listen")
+    assert listens and all("ssl" in words for words in listens), listens
+    assert nginx_server.setting("ssl_certificate") and nginx_server.setting("ssl_certificate_key")
+
+
+# What a browser asks the web chat for: its page, its exit, and its two static files.
+WEB_CHAT_PATHS = [CHAT_PATH, EXIT_PATH, *(f"/static/{name}" for name in STATIC_TYPES)]
+
+
+def test_the_nginx_example_passes_the_web_chat_and_nothing_else(nginx_server: Block) -> None:
+    web_chat = f"http://{DEFAULTS['PATHWAYS_WEB_HOST']}:{DEFAULTS['PATHWAYS_WEB_PORT']}"
+    for path in WEB_CHAT_PATHS:
+        # No path in proxy_pass: the request goes on as it came, ?start=<code> included.
+        assert location_for(nginx_server, path).setting("proxy_pass") == [[web_chat]], path
+    for path in (
+        "/",
+        "/chatroom",
+        "/chat/",
+        "/chat/exit/x",
+        "/static/",
+        "/static/x.js",
+        "/healthz",
+    ):
+        assert location_for(nginx_server, path).setting("return") == [["404"]], path
+
+
+def test_the_nginx_example_keeps_no_trace_of_the_web_chat(nginx_server: Block) -> None:
+    location = location_for(nginx_server, CHAT_PATH)
+    # The chat's rate limit reads the person's address from here, and only from 127.0.0.1.
+    assert ["X-Real-IP", "$remote_addr"] in location.setting("proxy_set_header")
+    # No log of its requests, nor of its errors, which nginx writes with the client's address.
+    assert effective(nginx_server, location, "access_log") == [["off"]]
+    assert location.setting("error_log") == [["/dev/null"]]
+    # The chat's own limit on a body; a body within it is held in memory, never written to a
+    # temporary file, and neither is a page.
+    (limit,) = effective(nginx_server, location, "client_max_body_size")
+    assert size(limit[0]) == MAX_BODY
+    (buffer,) = location.setting("client_body_buffer_size")
+    assert size(buffer[0]) >= MAX_BODY
+    assert location.setting("proxy_max_temp_file_size") == [["0"]]
+    # The same location serves every one of the chat's paths, so all of this holds for each.
+    assert all(location_for(nginx_server, path) is location for path in WEB_CHAT_PATHS)
+
+
+nginx = os.environ.get("NGINX_PATH") or shutil.which("nginx")
+openssl = shutil.which("openssl")
+
+
+@pytest.mark.skipif(nginx is None or openssl is None, reason="nginx or openssl is not installed")
+def test_nginx_accepts_the_example(tmp_path: Path) -> None:
+    """`nginx -t` on the example as shipped, with a certificate made here for its name."""
+    assert nginx is not None and openssl is not None
+    cert, key = tmp_path / "fullchain.pem", tmp_path / "privkey.pem"
+    subprocess.run(
+        [
+            *(openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"),
+            *("-nodes", "-days", "1", "-subj", "/CN=bot.example.org"),
+            *("-keyout", str(key), "-out", str(cert)),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    site = (DEPLOY / "nginx-pathways.conf").read_text()
+    site = site.replace("/etc/letsencrypt/live/bot.example.org/", f"{tmp_path}/")
+    (tmp_path / "site.conf").write_text(site)
+    temp = "\n".join(
+        f"    {kind}_temp_path {tmp_path / kind};"
+        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    (tmp_path / "nginx.conf").write_text(
+        f"pid {tmp_path / 'nginx.pid'};\nerror_log stderr;\nevents {{}}\n"
+        f"http {{\n{temp}\n    include {tmp_path / 'site.conf'};\n}}\n"
+    )
+    checked = subprocess.run(
+        [nginx, "-t", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert checked.returncode == 0, checked.stderr
 
 
 def test_the_wrapper_refuses_an_ordinary_user(tmp_path: Path) -> None:

@@ -6,19 +6,26 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import socket
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
+from bot.app import Parts
+from bot.channels.web import web_chat_app
+from bot.channels.web.pages import CSS_PATH
+from bot.conversation import Conversations
 from bot.ops.doctor import diagnose
 from bot.ops.findings import FAIL, OK, WARN, Finding
+from bot.web.server import Site, WebServer, health_app
 from tests.conftest import DIRECTORY, FLOWS, LOCALES, ROOT
 from tests.fakebot import TOKEN, FakeBotApi
 from tests.test_ops_backup import make_live
@@ -65,9 +72,16 @@ def fake() -> Iterator[FakeBotApi]:
     assert server.refused == []
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 @pytest.fixture
 async def env(tmp_path: Path, fake: FakeBotApi, compiled_locales: Path) -> Env:
-    """A sound deployment: the token in a private file, a live database, compiled catalogues."""
+    """A sound deployment: the token in a private file, a live database, compiled catalogues,
+    and the web chat on a port of its own with a forms secret."""
     token = tmp_path / "telegram-token"
     token.write_text(TOKEN + "\n")
     token.chmod(0o600)
@@ -81,6 +95,8 @@ async def env(tmp_path: Path, fake: FakeBotApi, compiled_locales: Path) -> Env:
         "PATHWAYS_LOCALES": str(compiled_locales),
         "PATHWAYS_FLOWS": str(FLOWS),
         "PATHWAYS_DIRECTORY": str(DIRECTORY),
+        "PATHWAYS_WEB_PORT": str(free_port()),
+        "PATHWAYS_WEB_SECRET": SECRET,
     }
 
 
@@ -125,8 +141,9 @@ async def test_a_sound_deployment_is_well(env: Env) -> None:
     assert [f.topic for f in only(found, WARN)] == ["directory"]
     topics = {f.topic for f in only(found, OK)}
     assert {"settings", "token", "telegram", "database", "flows", "translations"} <= topics
-    assert {"webhook", "clock"} <= topics
+    assert {"webhook", "web chat", "clock"} <= topics
     assert_caught(found, OK, "telegram", "@pathways_test_bot")
+    assert_caught(found, OK, "web chat", f"http://127.0.0.1:{env['PATHWAYS_WEB_PORT']}/chat")
     assert_caught(found, OK, "clock", "Agrees with Telegram's")
 
 
@@ -397,3 +414,103 @@ async def test_webhook_settings(env: Env, url: str, extra: Env, status: str, pat
     hook = {**env, "PATHWAYS_WEBHOOK_URL": url, "PATHWAYS_WEBHOOK_SECRET": SECRET, **extra}
     found = await run_doctor(hook, online_checks=False)
     assert_caught(found, status, "webhook", pattern)
+
+
+# -- the web chat -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("extra", "pattern", "fix"),
+    [
+        ({"PATHWAYS_WEB_HOST": "0.0.0.0"}, "listens on 0.0.0.0.*plain HTTP", "HOST=127.0.0.1"),
+        ({"PATHWAYS_WEB_HOST": "192.0.2.7"}, "listens on 192.0.2.7", "nginx-pathways.conf"),
+        ({"PATHWAYS_WEB_SECRET": ""}, "No forms secret", "PATHWAYS_WEB_SECRET_FILE"),
+        (
+            {"PATHWAYS_WEB_FRAME_ANCESTORS": "'self' https://www.example.gov.uk"},
+            "may show it in a frame: 'self' https://www.example.gov.uk",
+            "FRAME_ANCESTORS=\"'none'\"",
+        ),
+    ],
+    ids=["every-address", "another-address", "no-secret", "framed"],
+)
+async def test_web_chat_settings_to_look_at(env: Env, extra: Env, pattern: str, fix: str) -> None:
+    found = await run_doctor({**env, **extra}, online_checks=False)
+    assert fix in assert_caught(found, WARN, "web chat", pattern).fix
+    assert only(found, FAIL) == []
+
+
+async def test_the_web_chat_off(env: Env) -> None:
+    found = await run_doctor({**env, "PATHWAYS_WEB": "off"}, online_checks=False)
+    assert [f.text for f in found if f.topic == "web chat"] == ["Off: nothing served."]
+
+
+async def test_an_exit_address_without_https_is_refused_by_the_settings(env: Env) -> None:
+    found = await run_doctor(
+        {**env, "PATHWAYS_WEB_EXIT_URL": "http://www.bbc.co.uk/weather"}, online_checks=False
+    )
+    assert_caught(found, FAIL, "settings", "PATHWAYS_WEB_EXIT_URL must be a full https://")
+
+
+Serve = Callable[[web.Application], Awaitable[None]]
+
+
+@pytest.fixture
+async def serve(env: Env) -> AsyncIterator[Serve]:
+    """Serves an app on 127.0.0.1 at the web chat's port, for the test's length."""
+    server = WebServer()
+
+    async def start(app: web.Application) -> None:
+        await server.start([Site(app, "127.0.0.1", int(env["PATHWAYS_WEB_PORT"]))])
+
+    yield start
+    await server.close()
+
+
+async def test_the_web_chat_port_free_for_run(env: Env) -> None:
+    found = await run_doctor(env, online_checks=False)
+    assert_caught(found, OK, "web chat", f"Nothing listens on 127.0.0.1:{env['PATHWAYS_WEB_PORT']}")
+    # Listening on every address, it is asked on the loopback one.
+    everywhere = await run_doctor({**env, "PATHWAYS_WEB_HOST": "0.0.0.0"}, online_checks=False)
+    assert_caught(everywhere, OK, "web chat", "Nothing listens on 127.0.0.1:")
+
+
+async def test_the_web_chat_being_served(
+    env: Env, serve: Serve, conversations: Conversations, parts: Parts
+) -> None:
+    app = web_chat_app(conversations, parts.spec, parts.words, LOCALES, secret=SECRET.encode())
+    await serve(app)
+    found = await run_doctor(env, online_checks=False)
+    assert_caught(found, OK, "web chat", "Answering on 127.0.0.1:.*the bot is serving it")
+    assert [f for f in only(found, WARN) if f.topic == "web chat"] == []
+
+
+def another_site() -> web.Application:
+    """A web server with a style sheet of its own at the chat's path, and no chat."""
+
+    async def style_sheet(_request: web.Request) -> web.Response:
+        return web.Response(text="body {}", content_type="text/css")
+
+    app = web.Application()
+    app.router.add_get(CSS_PATH, style_sheet)
+    return app
+
+
+@pytest.mark.parametrize(
+    ("other", "answer"),
+    [(lambda: health_app(lambda: True), "HTTP 404"), (another_site, "HTTP 200")],
+)
+async def test_the_web_chat_port_taken_by_something_else(
+    env: Env, serve: Serve, other: Callable[[], web.Application], answer: str
+) -> None:
+    await serve(other())
+    found = await run_doctor(env, online_checks=False)
+    finding = assert_caught(found, WARN, "web chat", rf"Something else answers .*\({answer}\)")
+    assert "PATHWAYS_WEB_PORT" in finding.fix
+
+
+async def test_no_address_but_this_machine_is_asked(env: Env, serve: Serve) -> None:
+    # Something answers on the port here; a web chat set to another machine's address is not
+    # looked for at all, here or there.
+    await serve(health_app(lambda: True))
+    found = await run_doctor({**env, "PATHWAYS_WEB_HOST": "192.0.2.7"}, online_checks=False)
+    assert not any(re.search("Nothing listens|Answering|Something else", f.text) for f in found)

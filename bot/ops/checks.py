@@ -1,4 +1,5 @@
-"""The checks `doctor` makes without the network: secrets, database, content, webhook, clock."""
+"""The checks `doctor` makes without the Bot API: secrets, database, content, webhook, the web
+chat and the clock. Only the web chat's own port is asked, and only on this machine."""
 
 from __future__ import annotations
 
@@ -6,13 +7,18 @@ import ipaddress
 import os
 import sqlite3
 import stat
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urljoin, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import httpx
+
 from bot.app import StartupError, load_spec
-from bot.config import Settings
+from bot.channels.web.pages import CSS_PATH
+from bot.channels.web.serve import chat_url
+from bot.config import Settings, Web
 from bot.directory.files import DirectoryData, read_folder
 from bot.directory.index import DirectoryIndex
 from bot.directory.validate import DirectoryError
@@ -396,6 +402,98 @@ def _private(host: str) -> bool:
         return ipaddress.ip_address(host).is_private
     except ValueError:
         return False
+
+
+# -- the web chat ------------------------------------------------------------------------------
+
+WEB_PROXY = "deploy/nginx-pathways.conf"
+
+
+def web_chat(settings: Settings) -> list[Finding]:
+    """Its address, and what in its settings a deployment should look at."""
+    web = settings.web
+    if web is None:
+        return [ok("web chat", "Off: nothing served.")]
+    found = [ok("web chat", f"Served at {chat_url(web)}, for the HTTPS proxy ({WEB_PROXY}).")]
+    if not _loopback(web.host):
+        found.append(
+            warn(
+                "web chat",
+                f"It listens on {web.host}, not only to the proxy on this machine: it serves "
+                "plain HTTP to whoever reaches that address, and over HTTP browsers do not keep "
+                "its cookie (it is Secure), so nobody could get past the first step.",
+                "Set PATHWAYS_WEB_HOST=127.0.0.1 ([web] host) and let the proxy pass /chat to "
+                f"it over HTTPS ({WEB_PROXY}).",
+            )
+        )
+    if web.secret is None:
+        found.append(
+            warn(
+                "web chat",
+                "No forms secret: each start makes a random one, so a page opened before a "
+                "restart asks the person to tap again.",
+                f"Put one in a file only the service can read ({SECRET_ADVICE}) and set "
+                "PATHWAYS_WEB_SECRET_FILE ([web] secret_file) to its path.",
+            )
+        )
+    if web.frame_ancestors != "'none'":
+        found.append(
+            warn(
+                "web chat",
+                f"Pages of these sites may show it in a frame: {web.frame_ancestors}. In a "
+                "frame, Exit this page replaces only the frame: the page around it stays on "
+                "the screen.",
+                "Keep only the sites that embed it; PATHWAYS_WEB_FRAME_ANCESTORS=\"'none'\" "
+                "([web] frame_ancestors) lets none.",
+            )
+        )
+    return found
+
+
+def _probe_host(web: Web) -> str | None:
+    """Where this machine reaches the web chat's port: None unless it is this machine's own."""
+    if _loopback(web.host):
+        return web.host
+    try:
+        address = ipaddress.ip_address(web.host)
+    except ValueError:
+        return None
+    if address.is_unspecified:  # every address of this machine, its loopback one included
+        return "::1" if address.version == 6 else "127.0.0.1"
+    return None
+
+
+async def web_chat_served(settings: Settings, wait: float) -> list[Finding]:
+    """Whether the web chat's port is free for `run`, or already serving the web chat. Asked
+    only on this machine's loopback address, and only for the chat's style sheet."""
+    web = settings.web
+    host = _probe_host(web) if web is not None else None
+    if web is None or host is None:
+        return []
+    style_sheet = urljoin(chat_url(replace(web, host=host)), CSS_PATH)
+    address = urlsplit(style_sheet).netloc
+    # No proxy from the environment: this is a question for this machine only.
+    async with httpx.AsyncClient(timeout=wait, trust_env=False) as client:
+        try:
+            response = await client.get(style_sheet)
+        except httpx.ConnectError:
+            return [ok("web chat", f"Nothing listens on {address} yet: `run` will.")]
+        except httpx.HTTPError as exc:
+            return [_port_taken(web, address, type(exc).__name__)]
+    policy = response.headers.get("content-security-policy", "")
+    if response.status_code == 200 and "frame-ancestors" in policy:
+        return [ok("web chat", f"Answering on {address}: the bot is serving it.")]
+    return [_port_taken(web, address, f"HTTP {response.status_code}")]
+
+
+def _port_taken(web: Web, address: str, answer: str) -> Finding:
+    return warn(
+        "web chat",
+        f"Something else answers on {address} ({answer}): `run` would carry on without the "
+        "web chat.",
+        f"Stop what uses port {web.port}, or move the web chat: PATHWAYS_WEB_PORT ([web] port), "
+        f"and the proxy's proxy_pass with it ({WEB_PROXY}).",
+    )
 
 
 def clock(now: datetime, zone: str = "Europe/London") -> list[Finding]:

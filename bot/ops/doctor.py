@@ -46,6 +46,8 @@ async def diagnose(
     found.extend(checks.database(settings))
     found.extend(checks.content(settings, now().date()))
     found.extend(checks.webhook(settings))
+    found.extend(checks.web_chat(settings))
+    found.extend(await checks.web_chat_served(settings, wait))
     found.extend(checks.clock(now(), zone))
     return found
 
