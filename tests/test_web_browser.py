@@ -124,6 +124,11 @@ class Site:
     exited: asyncio.Event  # set once the server has answered an exit
 
     @property
+    def framing(self) -> str:
+        """The partner's page with the chat in a frame (when the site lets it be framed)."""
+        return self.partner.replace("/partner", "/framing")
+
+    @property
     def chat_origin(self) -> str:
         parts = urlsplit(self.chat)
         return f"{parts.scheme}://{parts.netloc}"
@@ -132,6 +137,12 @@ class Site:
 NEUTRAL = (
     '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{0}</title></head>'
     "<body><main><h1>{0}</h1><p>{1}</p></main></body></html>"
+)
+
+
+FRAMING = (
+    '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>A partner</title></head>'
+    '<body><main><h1>A partner</h1><iframe title="Help" src="{0}"></iframe></main></body></html>'
 )
 
 
@@ -144,18 +155,31 @@ async def _neutral(request: web.Request) -> web.Response:
 
 
 @pytest.fixture
-async def site(conversations: Conversations, parts: Parts, clock: FakeClock) -> AsyncIterator[Site]:
+async def site(
+    request: pytest.FixtureRequest, conversations: Conversations, parts: Parts, clock: FakeClock
+) -> AsyncIterator[Site]:
+    """The chat, and a neutral site for the exit and the partner's pages. Parametrized with
+    True (indirectly), the partner may frame the chat (`/framing`, an iframe of it)."""
+    framed = bool(getattr(request, "param", False))
+    chat_address: list[str] = []
+
+    async def framing(_request: web.Request) -> web.Response:
+        return web.Response(text=FRAMING.format(chat_address[0]), content_type="text/html")
+
     neutral = web.Application()
     neutral.router.add_get("/weather", _neutral)
     neutral.router.add_get("/partner", _neutral)
+    neutral.router.add_get("/framing", framing)
     async with TestServer(neutral, host="127.0.0.1") as other:
         exit_url = str(other.make_url("/weather"))
+        partner_origin = str(other.make_url("/")).rstrip("/")
         app = web_chat_app(
             conversations,
             parts.spec,
             parts.words,
             LOCALES,
             exit_url=exit_url,
+            frame_ancestors=partner_origin if framed else "'none'",
             secret=SECRET,
             clock=clock,
         )
@@ -167,6 +191,7 @@ async def site(conversations: Conversations, parts: Parts, clock: FakeClock) -> 
 
         app.on_response_prepare.append(note_exit)
         async with TestServer(app, host="127.0.0.1", access_log=None) as server:
+            chat_address.append(str(server.make_url("/chat")))
             yield Site(
                 chat=str(server.make_url("/chat")),
                 exit_url=exit_url,
@@ -395,6 +420,39 @@ async def test_exit_this_page_leaves_and_the_server_forgets(
     # the server has answered it.
     await asyncio.wait_for(site.exited.wait(), timeout=10)
     assert not await site.conversations.exists(visit.key)
+
+
+def leave_a_frame(browser: Any, site: Site, javascript: bool) -> Visit:
+    """The chat in a frame on the partner's page: Exit this page takes the whole window to the
+    exit address, not just the frame, and Back goes to the page before the partner's (with
+    JavaScript; without it, the exit form's target is the whole window)."""
+    visit = Visit()
+    context = open_context(browser, visit, java_script_enabled=javascript)
+    try:
+        page = context.new_page()
+        page.goto(site.partner)
+        page.goto(site.framing)
+        chat = page.frame_locator("iframe")
+        expect(chat.locator("main")).to_contain_text("are you in danger right now?")
+        chat.get_by_role("button", name="Exit this page", exact=True).click()
+        page.wait_for_url(site.exit_url)
+        expect(page.locator("h1")).to_have_text("Weather")
+        if javascript:
+            page.go_back()
+            page.wait_for_url(site.partner)
+    finally:
+        context.close()
+    return visit
+
+
+@pytest.mark.parametrize("site", [True], indirect=True, ids=["framed"])
+@pytest.mark.parametrize("javascript", [True, False], ids=["js", "no-js"])
+async def test_exit_this_page_leaves_the_partners_page_too(
+    chromium: Chromium, site: Site, javascript: bool
+) -> None:
+    visit = await chromium.run(leave_a_frame, site, javascript)
+    visit.check_stayed_local()
+    await asyncio.wait_for(site.exited.wait(), timeout=10)
 
 
 # -- Urdu, right to left -------------------------------------------------------------------------

@@ -601,7 +601,8 @@ async def test_the_script_finds_what_the_page_gives_it(browser: Browser) -> None
     script = (await browser.get("/static/web.js")).body
     assert 'class="exit-form"' in page.body and "form.exit-form" in script
     assert "data-exit-url" in page.body and "data-exit-url" in script
-    assert "window.location.replace(exitUrl)" in script
+    assert "window.location.replace(url)" in script
+    assert "window.top.location.replace(url)" in script  # when framed by a partner
     assert "keepalive: leaving" in script and '"Shift"' in script
     # Page updates in place: the forms it sends, the header the server answers 204 to when the
     # chat has ended by the quick exit, and the step it moves focus to.

@@ -441,8 +441,9 @@ def web_chat(settings: Settings) -> list[Finding]:
             warn(
                 "web chat",
                 f"Pages of these sites may show it in a frame: {web.frame_ancestors}. In a "
-                "frame, Exit this page replaces only the frame: the page around it stays on "
-                "the screen.",
+                "frame, Exit this page takes the whole window away, but a site that "
+                "sandboxes its frame without allow-top-navigation keeps its own page on the "
+                "screen.",
                 "Keep only the sites that embed it; PATHWAYS_WEB_FRAME_ANCESTORS=\"'none'\" "
                 "([web] frame_ancestors) lets none.",
             )

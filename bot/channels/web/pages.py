@@ -149,7 +149,7 @@ def exit_html(tr: Translator, exit_url: str, token: str) -> str:
     return "\n".join(
         [
             '<header class="exit">',
-            f'<form class="exit-form" method="post" action="{EXIT_PATH}" '
+            f'<form class="exit-form" method="post" action="{EXIT_PATH}" target="_top" '
             f'data-exit-url="{escape(exit_url)}">',
             _hidden("csrf", token),
             _say(tr, EXIT_LABEL, "button", ' type="submit" class="exit-button"'),

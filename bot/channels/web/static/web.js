@@ -41,6 +41,19 @@
     });
   }
 
+  // Embedded in a partner's page (the frame_ancestors setting), the whole window leaves, not
+  // just the frame; the frame is replaced too, in case the browser refuses that.
+  function go(url) {
+    try {
+      if (window.top !== window.self) {
+        window.top.location.replace(url);
+      }
+    } catch (error) {
+      // Refused: the frame alone leaves.
+    }
+    window.location.replace(url);
+  }
+
   function leave(form) {
     var exitUrl = form && form.getAttribute("data-exit-url");
     if (!exitUrl) {
@@ -53,7 +66,7 @@
       form.submit();
       return;
     }
-    window.location.replace(exitUrl);
+    go(exitUrl);
   }
 
   function show(html) {
@@ -85,7 +98,7 @@
     send(form, data, false)
       .then(function (response) {
         if (response.status === LEFT) {
-          window.location.replace(exitForm().getAttribute("data-exit-url"));
+          go(exitForm().getAttribute("data-exit-url"));
           return null;
         }
         // The next step, or a kind page of the server's own (an old page, too much at once).
