@@ -23,6 +23,7 @@ from babel.messages.catalog import Catalog
 from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir, extract_python
 from babel.messages.frontend import parse_mapping_cfg
 
+from bot.channels.web.pages import EXIT_LABEL
 from bot.engine.flows import display_path, load_flows
 from bot.engine.spec import PLACEHOLDER, FlowSpec, StateSpec, label_context
 
@@ -131,6 +132,14 @@ def _state_hint(qualified: str, text: str) -> str:
     return "what the person reads at this step; plain, warm words"
 
 
+def _web_hint(qualified: str, text: str) -> str:
+    hint = _state_hint(qualified, text)
+    if EXIT_LABEL in text:
+        # The web chat's quick exit, at the top of every page: named as the page names it.
+        hint += f'; "{EXIT_LABEL}" is the button at the top of the page: use its translation'
+    return hint
+
+
 def _button_labels(state: StateSpec, shown: str, question: str | None) -> Iterator[Extracted]:
     for button in state.buttons:
         line = button.label_where.line
@@ -158,6 +167,19 @@ def _states(spec: FlowSpec, file: str, shown: str) -> Iterator[Extracted]:
         text, line = state.text, state.text_where.line
         where = f"{shown}:{line} state {state.name}:"
         yield line, None, text, _comment(where, "text", text, _state_hint(state.name, text))
+        if state.web_text is not None and state.web_text_where is not None:
+            web_line = state.web_text_where.line
+            yield (
+                web_line,
+                None,
+                state.web_text,
+                _comment(
+                    f"{shown}:{web_line} state {state.name}:",
+                    "text on the web chat only (not on Telegram)",
+                    state.web_text,
+                    _web_hint(state.name, state.web_text),
+                ),
+            )
         question = text if text.endswith("?") and "\n" not in text else None
         yield from _button_labels(state, shown, question)
 

@@ -245,3 +245,62 @@ def test_a_language_button_must_name_a_shipped_language(flows: Path) -> None:
     spec = load_flows(flows)
     found = [str(p) for p in lint(spec, None, ("en",))]
     assert where(flows, "core.yaml", line + 6) + "language 'xx' is not shipped (have: en)" in found
+
+
+# -- a step's words on the web chat (`web_text`) ------------------------------------------------
+
+EMERGENCY = "    text: Call {emergency.phone} now.\n"
+
+
+def add_web_text(flows: Path, web_text: str) -> int:
+    """Gives core.emergency a `web_text`; returns the line it is written on."""
+    return edit(flows / "core.yaml", EMERGENCY, f"{EMERGENCY}    web_text: {web_text}\n") + 1
+
+
+def test_a_web_text_is_read_beside_the_text(flows: Path, directory: DirectoryIndex) -> None:
+    line = add_web_text(flows, "On the web, call {emergency.phone} now.")
+    spec = load_flows(flows)
+    state = spec.states["core.emergency"]
+    assert state.text == "Call {emergency.phone} now."
+    assert state.web_text == "On the web, call {emergency.phone} now."
+    assert state.web_text_where is not None and state.web_text_where.line == line
+    assert (state.web_text, state.web_text_where) in spec.texts()
+    assert lint(spec, directory) == []
+    # Without one, a step has none.
+    assert spec.states["core.help"].web_text is None
+
+
+@pytest.mark.parametrize(
+    ("web_text", "message"),
+    [
+        ("Call {emergency.phone} or {emergency.text}.", "web_text has {emergency.text}, which"),
+        ("Call the police now.", "web_text lacks {emergency.phone}, which text has"),
+    ],
+)
+def test_a_web_text_must_keep_its_texts_placeholders(
+    flows: Path, web_text: str, message: str
+) -> None:
+    line = add_web_text(flows, web_text)
+    found = problems(flows)
+    assert any(p.startswith(where(flows, "core.yaml", line) + message) for p in found), found
+
+
+def test_a_web_text_the_same_as_its_text_is_refused(flows: Path) -> None:
+    line = add_web_text(flows, "Call {emergency.phone} now.")
+    assert where(flows, "core.yaml", line) + "web_text is the same as text: remove it" in (
+        problems(flows)
+    )
+
+
+def test_a_web_text_is_checked_as_text_is(flows: Path, directory: DirectoryIndex) -> None:
+    line = add_web_text(flows, "Call {emergency.phone} or see www.example.org.")
+    found = problems(flows, directory)
+    assert any(
+        p.startswith(where(flows, "core.yaml", line) + "'example.org' looks like a contact")
+        for p in found
+    ), found
+
+
+def test_an_empty_web_text_is_refused(flows: Path) -> None:
+    line = add_web_text(flows, "''")
+    assert where(flows, "core.yaml", line) + "web_text must be some text" in problems(flows)

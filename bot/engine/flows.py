@@ -257,11 +257,22 @@ class _FileLoader(_Reader):
                 self.states[state.name] = state
 
     def read_state(self, name: str, key: yaml.Node, node: yaml.Node) -> StateSpec | None:
-        allowed = ["text", "buttons", "input", "services", "do", "end", "back_to", "note"]
+        allowed = [
+            "text",
+            "web_text",
+            "buttons",
+            "input",
+            "services",
+            "do",
+            "end",
+            "back_to",
+            "note",
+        ]
         entries = self.mapping(node, f"state '{name}'", allowed, required=["text"])
         if entries is None or "text" not in entries:
             return None
         text = self.text(entries["text"][1], "text")
+        web_text = self.text(entries["web_text"][1], "web_text") if "web_text" in entries else None
         buttons = (
             self.each(entries["buttons"][1], "buttons", self.read_button)
             if ("buttons" in entries)
@@ -289,6 +300,8 @@ class _FileLoader(_Reader):
             back_to=back_to,
             where=self.where(key),
             text_where=self.where(entries["text"][1]),
+            web_text=web_text,
+            web_text_where=self.where(entries["web_text"][1]) if web_text else None,
         )
 
     def read_button(self, node: yaml.Node) -> ButtonSpec | None:

@@ -2,7 +2,8 @@
 
 The loader already refuses what cannot be built (unknown destinations, conditions, actions).
 These checks refuse what could be built but would let someone down: a step nobody can reach,
-a route that never arrives at help, a way out missing, a contact detail typed into prose.
+a route that never arrives at help, a way out missing, a contact detail typed into prose, a
+step's web wording (`web_text`) whose numbers are not its text's.
 """
 
 from __future__ import annotations
@@ -101,6 +102,28 @@ def _text_problems(spec: FlowSpec, directory: DirectoryQueries | None) -> Iterab
                 )
 
 
+def _placeholders(text: str) -> set[str]:
+    return {match.group(0) for match in PLACEHOLDER.finditer(text)}
+
+
+def _web_text_problems(spec: FlowSpec) -> Iterable[FlowProblem]:
+    """A step's web wording carries the same numbers as its text: the web chat fills it with
+    the values the engine looked up for `text`, so a placeholder only one of them has would
+    show as `{service.kind}` or not at all."""
+    for state in spec.states.values():
+        if state.web_text is None or state.web_text_where is None:
+            continue
+        where = state.web_text_where
+        if state.web_text == state.text:
+            yield _problem(where, "web_text is the same as text: remove it")
+        only_web = sorted(_placeholders(state.web_text) - _placeholders(state.text))
+        only_text = sorted(_placeholders(state.text) - _placeholders(state.web_text))
+        if only_web:
+            yield _problem(where, f"web_text has {', '.join(only_web)}, which text does not")
+        if only_text:
+            yield _problem(where, f"web_text lacks {', '.join(only_text)}, which text has")
+
+
 def _service_problems(spec: FlowSpec, directory: DirectoryQueries) -> Iterable[FlowProblem]:
     for state in spec.states.values():
         if state.services:
@@ -163,6 +186,7 @@ def lint(
             )
 
     problems.extend(_text_problems(spec, directory))
+    problems.extend(_web_text_problems(spec))
     if directory is not None:
         problems.extend(_service_problems(spec, directory))
     return sorted(problems)

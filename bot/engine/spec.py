@@ -116,6 +116,10 @@ class StateSpec:
     back_to: str | None
     where: Where
     text_where: Where
+    # The text on the web chat, where `text` gives advice true only on Telegram (long-press the
+    # chat, Telegram's settings): same placeholders. The engine always replies with `text`.
+    web_text: str | None = None
+    web_text_where: Where | None = None
 
     @property
     def flow(self) -> str:
@@ -162,6 +166,8 @@ class FlowSpec:
         found: list[tuple[str, Where]] = []
         for state in self.states.values():
             found.append((state.text, state.text_where))
+            if state.web_text is not None and state.web_text_where is not None:
+                found.append((state.web_text, state.web_text_where))
             found.extend((button.label, button.where) for button in state.buttons)
         found.extend((way.label, way.where) for way in self.ways_out.values())
         found.extend((message.text, message.where) for message in self.messages.values())

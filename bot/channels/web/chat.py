@@ -9,6 +9,9 @@
 - `POST /chat/exit` is the quick exit: the conversation is ended and forgotten, the cookie
   cleared, and the browser sent to a neutral site.
 
+A step is shown in its web wording (`web_text` in the flows) where it has one: the engine
+replies as on Telegram, and only the words differ.
+
 One cookie holds a random value; the conversation's key is a hash of it, so the database never
 holds the cookie itself. Every form carries a token (an HMAC of the cookie's value), checked on
 every POST. Nothing typed is kept or logged, and there is no access log.
@@ -102,6 +105,16 @@ def security_headers(exit_url: str, frame_ancestors: str) -> dict[str, str]:
         "X-Content-Type-Options": "nosniff",
         "Cross-Origin-Opener-Policy": "same-origin",
     }
+
+
+def worded_for_the_web(reply: Reply, spec: FlowSpec) -> Reply:
+    """The reply with its step's web wording where the flows give one (`web_text`: the quick
+    exit and the privacy advice are not Telegram's here), filled with the same directory
+    values, which the flow check makes sure it has."""
+    state = spec.states.get(reply.state)
+    if state is None or state.web_text is None or reply.text.msgid != state.text:
+        return reply
+    return replace(reply, text=Text(state.web_text, reply.text.values))
 
 
 @dataclass(frozen=True)
@@ -203,7 +216,7 @@ class WebChat:
 
     def _page(self, reply: Reply, cookie_value: str) -> web.Response:
         body = pages.chat_page(
-            reply,
+            worded_for_the_web(reply, self.spec),
             self._tr(reply.locale),
             title=self.title,
             exit_url=self.exit_url,
