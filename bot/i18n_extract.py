@@ -62,6 +62,8 @@ MESSAGE_ROLES: Mapping[str, str] = {
     "welcome_back": "shown when a saved conversation carries on",
     "idle_cleared": "shown when a chat left idle was cleared",
     "auto_clear": "small print under every step",
+    "auto_clear_web": "small print under every step of the web chat (not on Telegram); "
+    '"Exit this page" is that button\'s own translation',
     "typed_deleted": "said once, after the person's first typed message is deleted",
     "exit_telegram": "after a quick exit on Telegram: how to remove the chat from the list",
     "exit_too_old": "after a quick exit, when some messages were too old to delete",

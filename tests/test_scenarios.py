@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 import io
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,11 @@ class Step:
     type: str | None
     see: tuple[str, ...]
     gone: tuple[str, ...]
+    # What the web chat shows instead, where a step has web wording (`web_text` in the flows).
+    see_web: tuple[str, ...] | None = None
+
+    def for_the_web(self) -> Step:
+        return self if self.see_web is None else replace(self, see=self.see_web)
 
 
 @dataclass(frozen=True)
@@ -48,7 +53,7 @@ def load(path: Path) -> Scenario:
     assert set(raw) <= {"who", "steps", "never"}, path
     steps = []
     for item in raw["steps"]:
-        assert set(item) <= {"tap", "type", "see", "gone"}, (path, item)
+        assert set(item) <= {"tap", "type", "see", "see_web", "gone"}, (path, item)
         assert ("tap" in item) != ("type" in item), (path, item)
         steps.append(
             Step(
@@ -56,6 +61,7 @@ def load(path: Path) -> Scenario:
                 type=str(item["type"]) if "type" in item else None,
                 see=tuple(str(s) for s in item.get("see", ())),
                 gone=tuple(str(s) for s in item.get("gone", ())),
+                see_web=tuple(str(s) for s in item["see_web"]) if "see_web" in item else None,
             )
         )
     return Scenario(str(raw["who"]), tuple(steps), tuple(raw.get("never", ())))

@@ -430,7 +430,8 @@ async def test_an_idle_conversation_is_forgotten_at_the_next_step(
     again = await browser.get()
     assert "We cleared our last chat" in again.text
     assert "are you in danger right now?" in again.text
-    assert "clears itself if you leave it for 15 minutes" in again.text
+    assert "If you leave this chat for 15 minutes, I forget it." in again.text
+    assert "This page stays on the screen until you press Exit this page" in again.text
 
 
 # -- the quick exit -------------------------------------------------------------------------------

@@ -40,6 +40,7 @@ REQUIRED_MESSAGES: tuple[str, ...] = (
     "welcome_back",  # a conversation resumed after a restart
     "idle_cleared",  # a conversation ended because it was left idle
     "auto_clear",  # the live message's note that the chat clears itself; {minutes}
+    "auto_clear_web",  # the web chat's small print: forgotten when idle, the page stays
     "typed_deleted",  # said once: the person's typed messages are deleted once read
     "exit_telegram",  # after a quick exit in Telegram: what could not be removed, and how
     "exit_too_old",  # after a quick exit: {count} messages were too old to delete

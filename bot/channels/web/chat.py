@@ -212,7 +212,7 @@ class WebChat:
 
     def _footer(self) -> Text:
         minutes = int(self.conversations.idle_after.total_seconds() // 60)
-        return Text(self.spec.message("auto_clear"), (("{minutes}", str(minutes)),))
+        return Text(self.spec.message("auto_clear_web"), (("{minutes}", str(minutes)),))
 
     def _page(self, reply: Reply, cookie_value: str) -> web.Response:
         body = pages.chat_page(
