@@ -4,6 +4,7 @@ python -m bench              # the full run, a few minutes
 python -m bench --quick      # tiny sizes, seconds: checks that everything still runs
 python -m bench --out FILE   # write the report elsewhere (--out - : print only)
 python -m bench --notes-only # put bench/notes.md, as it is now, into the report written last
+python -m bench --web-only   # run the web chat's section alone, into the report written last
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from . import (
     places_bench,
     search_bench,
     storage_bench,
+    web_bench,
     wipe_bench,
 )
 from .common import ROOT
@@ -34,17 +36,21 @@ from .report import (
     paced_label,
     render_markdown,
     render_table,
+    table,
+    web_figures,
     with_new_notes,
+    with_web_section,
 )
 from .scenarios import load_scripts
 from .sizes import FULL, QUICK, Sizes
+from .web_bench import FULL_WEB, QUICK_WEB, WebSizes
 
 
 def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def run(sizes: Sizes, workdir: Path) -> Results:
+def run(sizes: Sizes, web_sizes: WebSizes, workdir: Path) -> Results:
     meter = LoadMeter()
     machine = describe()
     _say("engine ...")
@@ -77,6 +83,8 @@ def run(sizes: Sizes, workdir: Path) -> Results:
     )
     _say("wipe ...")
     wipe = wipe_bench.run(messages=sizes.wipe_messages, rounds=sizes.wipe_rounds)
+    _say(f"web chat: {web_sizes.rate:g} steps a second ...")
+    web = web_bench.run(workdir / "web", web_sizes)
 
     scripts = load_scripts()
     mirrored = [e2e.mirror(script) for script in scripts]
@@ -158,6 +166,7 @@ def run(sizes: Sizes, workdir: Path) -> Results:
         memory=memory,
         outage=outage,
         sweep=sweep,
+        web=web,
         scripts=len(scripts),
         script_updates=sum(s.updates for s in scripts) / len(scripts),
         others=meter.others(),
@@ -182,7 +191,15 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="run nothing: only bring the report's notes up to date with bench/notes.md",
     )
+    parser.add_argument(
+        "--web-only",
+        action="store_true",
+        help="run only the web chat's section and put its figures into the report written last",
+    )
     args = parser.parse_args(argv)
+    if args.web_only:
+        # A quick run's figures are only printed: they would pass for real ones in the report.
+        return _web_only(QUICK_WEB if args.quick else FULL_WEB, "-" if args.quick else args.out)
     if args.notes_only:
         out = Path(args.out)
         out.write_text(with_new_notes(out.read_text(encoding="utf-8")), encoding="utf-8")
@@ -192,12 +209,26 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     (ROOT / "var").mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="bench-", dir=ROOT / "var") as folder:
-        results = run(sizes, Path(folder))
+        results = run(sizes, QUICK_WEB if args.quick else FULL_WEB, Path(folder))
     print(render_table(results))
     if args.out != "-":
         Path(args.out).write_text(render_markdown(results, quick=args.quick), encoding="utf-8")
         _say(f"wrote {args.out}")
     _say(f"took {time.monotonic() - started:.0f} s")
+    return 0
+
+
+def _web_only(sizes: WebSizes, out: str) -> int:
+    _say(f"web chat: {sizes.rate:g} steps a second ...")
+    (ROOT / "var").mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="bench-", dir=ROOT / "var") as folder:
+        result = web_bench.run(Path(folder), sizes)
+    print(table(web_figures(result)))
+    if out != "-":
+        path = Path(out)
+        updated = with_web_section(path.read_text(encoding="utf-8"), result)
+        path.write_text(updated, encoding="utf-8")
+        _say(f"wrote the web chat's figures into {out}")
     return 0
 
 

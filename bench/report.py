@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from .places_bench import PlacesResult
 from .search_bench import SearchResult
 from .sizes import Sizes
 from .storage_bench import StorageResult
+from .web_bench import WebResult
 from .wipe_bench import WipeResult
 
 NOTES = Path(__file__).with_name("notes.md")
@@ -37,6 +39,15 @@ FIRST_DELETE_S = 2.0  # start-up to the first deleteMessages, with 100,000 idle
 PLACE_P99_MS = 2.0  # a typed place read, with the whole UK gazetteer loaded (p99)
 GAZETTEER_MB = 15  # resident memory the gazetteer and postcode tables add at start-up
 PLACE_READS = 10_000  # the place targets hold for a sample at least this big
+WEB_RATE = 50.0  # web chat steps offered a second ...
+WEB_P99_MS = 20.0  # ... each served within this (server time, p99) ...
+WEB_STEPS = 1000  # ... over at least this many steps
+PAGE_KB = 30  # a web chat step's page with its styles and scripts, at most (KB of 1,024 bytes)
+
+WEB = "h. web chat"
+WEB_PARAGRAPH = "**h. Web chat.**"
+TARGETS_START = "The targets, on this"
+TABLE_HEADER = "| section | figure | measured | target | |"
 
 
 def paced_label(kind: str, rate: float) -> str:
@@ -62,6 +73,7 @@ class Results:
     memory: list[MemoryResult]
     outage: OutageResult
     sweep: SweepResult
+    web: WebResult
     scripts: int
     script_updates: float  # updates in one conversation, on average
     others: float  # cores other processes used meanwhile, on average
@@ -316,7 +328,40 @@ def figures(r: Results) -> list[Figure]:
         ),
         info(h, "start-up: gazetteer, tables and index loaded in", p.startup_ms, "ms"),
     ]
-    return found
+    return found + web_figures(r.web)
+
+
+def web_figures(w: WebResult) -> list[Figure]:
+    # Held only at the full size, as every other target: a --quick run has none.
+    full = w.rate == WEB_RATE and w.steps >= WEB_STEPS and w.walked == w.scripts
+    rate = fmt(w.rate)
+    return [
+        info(WEB, f"steps answered a second, {rate}/s offered", w.answered_per_second, "steps/s"),
+        info(WEB, f"server time per step p50, {rate}/s offered", w.p50_ms, "ms"),
+        _only_if(
+            full,
+            at_most(WEB, f"server time per step p99, {rate}/s offered", w.p99_ms, "ms", WEB_P99_MS),
+        ),
+        info(WEB, "server time per step, slowest", w.slowest_ms, "ms"),
+        info(
+            WEB,
+            "p50 / p99 time per step in the browser, from the moment it was due",
+            w.browser_p50_ms,
+            f"/ {fmt(w.browser_p99_ms)} ms",
+        ),
+        info(WEB, "server CPU time per step", w.cpu_ms_per_step, "ms"),
+        _only_if(
+            full,
+            at_most(
+                WEB,
+                f"heaviest page with its styles and scripts (of {w.walked} transcripts walked)",
+                w.page_with_static_bytes / 1024,
+                "KB",
+                PAGE_KB,
+            ),
+        ),
+        info(WEB, "of which web.css and web.js", w.static_bytes / 1024, "KB"),
+    ]
 
 
 def _or_nan(value: float | None) -> float:
@@ -324,13 +369,18 @@ def _or_nan(value: float | None) -> float:
 
 
 def render_table(r: Results) -> str:
+    others = f"other processes kept {r.others:.2f} of {r.machine.cores} cores busy meanwhile"
+    return "\n".join([table(figures(r)), "", f"{r.seconds:.0f} s in all; {others}"])
+
+
+def table(found: list[Figure]) -> str:
+    """Figures as a plain table for the terminal."""
     rows = [("section", "figure", "measured", "target", "")]
-    rows += [(x.section, x.name, x.shown(), x.target, x.verdict()) for x in figures(r)]
+    rows += [(x.section, x.name, x.shown(), x.target, x.verdict()) for x in found]
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
     lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)) for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
-    others = f"other processes kept {r.others:.2f} of {r.machine.cores} cores busy meanwhile"
-    return "\n".join([*lines, "", f"{r.seconds:.0f} s in all; {others}"])
+    return "\n".join(lines)
 
 
 def _per_core(x: LoadResult) -> float:
@@ -360,12 +410,42 @@ def _exits_line(x: LoadResult) -> str:
     )
 
 
+def targets_text() -> str:
+    """The targets in words (the paragraph before the table)."""
+    targets = ", ".join(f"{fmt(ms)} ms at {fmt(rate)}/s" for rate, ms in P99_MS_AT.items())
+    return (
+        f"{TARGETS_START} 2-core machine against the fake Bot API on loopback, every step "
+        f"committed to disk: one process handles at least {E2E_UPDATES} updates a second, and "
+        f"at least {fmt(PER_CORE_RATIO)} times the plain python-telegram-bot baseline by CPU "
+        f"time per update, in the same run; p99 latency at most {targets} offered; a quick "
+        f"exit clears the chat within {fmt(EXIT_MS)} ms (p99) while {EXIT_AMONG} other people "
+        f"are active; resident memory at most {RSS_MB} MB under load, and at most "
+        f"{MEMORY_MB} MB more for {MEMORY_STORED:,} stored conversations, live or idle; "
+        f"start-up to the first `getUpdates` within {fmt(FIRST_POLL_S)} s with "
+        f"{OUTAGE_IDLE:,} idle conversations to clear, and to the first `deleteMessages` "
+        f"within {fmt(FIRST_DELETE_S)} s with {MEMORY_STORED:,}. The web chat, over HTTP on "
+        f"loopback: each step served within {fmt(WEB_P99_MS)} ms (p99, server time) at "
+        f"{fmt(WEB_RATE)} steps a second, and each step's page, with its styles and scripts, "
+        f"at most {PAGE_KB} KB. The engine, wipe and search figures are reported for "
+        "information."
+    )
+
+
+def _tally(verdicts: list[tuple[str, bool]]) -> str:
+    """How many targets were met, from each target's (figure name, met)."""
+    missed = [name for name, met in verdicts if not met]
+    return f"{len(verdicts) - len(missed)} of {len(verdicts)} targets met" + (
+        f"; missed: {'; '.join(missed)}." if missed else "."
+    )
+
+
+def _row(x: Figure) -> str:
+    return f"| {x.section} | {x.name} | {x.shown()} | {x.target} | {x.verdict()} |"
+
+
 def render_markdown(r: Results, quick: bool = False) -> str:
-    met = [x for x in figures(r) if x.met is not None]
-    missed = [x for x in met if not x.met]
     sz, p = r.sizes, r.places
     rates = " and ".join(f"{fmt(rate)}" for rate in sz.paced_rates)
-    targets = ", ".join(f"{fmt(ms)} ms at {fmt(rate)}/s" for rate, ms in P99_MS_AT.items())
     out = [
         "# Benchmarks",
         "",
@@ -386,27 +466,14 @@ def render_markdown(r: Results, quick: bool = False) -> str:
         "",
         "## Against the targets",
         "",
-        "The targets, on this 2-core machine against the fake Bot API on loopback, every step "
-        f"committed to disk: one process handles at least {E2E_UPDATES} updates a second, and "
-        f"at least {fmt(PER_CORE_RATIO)} times the plain python-telegram-bot baseline by CPU "
-        f"time per update, in the same run; p99 latency at most {targets} offered; a quick "
-        f"exit clears the chat within {fmt(EXIT_MS)} ms (p99) while {EXIT_AMONG} other people "
-        f"are active; resident memory at most {RSS_MB} MB under load, and at most "
-        f"{MEMORY_MB} MB more for {MEMORY_STORED:,} stored conversations, live or idle; "
-        f"start-up to the first `getUpdates` within {fmt(FIRST_POLL_S)} s with "
-        f"{OUTAGE_IDLE:,} idle conversations to clear, and to the first `deleteMessages` "
-        f"within {fmt(FIRST_DELETE_S)} s with {MEMORY_STORED:,}. The engine, wipe and search "
-        "figures are reported for information.",
+        targets_text(),
         "",
-        f"{len(met) - len(missed)} of {len(met)} targets met"
-        + (f"; missed: {'; '.join(x.name for x in missed)}." if missed else "."),
+        _tally([(x.name, x.met) for x in figures(r) if x.met is not None]),
         "",
-        "| section | figure | measured | target | |",
+        TABLE_HEADER,
         "| --- | --- | --- | --- | --- |",
     ]
-    out += [
-        f"| {x.section} | {x.name} | {x.shown()} | {x.target} | {x.verdict()} |" for x in figures(r)
-    ]
+    out += [_row(x) for x in figures(r)]
     e, s, w, sw = r.engine, r.search, r.wipe, r.sweep
     ours, exits = r.loads[THROUGHPUT], r.loads[EXITS]
     out += [
@@ -531,11 +598,81 @@ def render_markdown(r: Results, quick: bool = False) -> str:
         "resident memory (VmRSS) before and after it reads the gazetteer and postcode tables "
         "and builds the index.",
         "",
+        web_paragraph(r.web),
+        "",
     ]
     out.append(NOTES_MARK)
     if NOTES.exists():
         out += [NOTES.read_text(encoding="utf-8").rstrip(), ""]
     return "\n".join(out)
+
+
+def web_paragraph(w: WebResult) -> str:
+    return (
+        f"{WEB_PARAGRAPH} `bench/web_bench.py`: the web chat (`web_chat_app`) served by "
+        "aiohttp on 127.0.0.1 in a process of its own, with no access log, on a SQLite file "
+        "as `python -m bot run` opens it. The bench wraps it in one middleware of its own, "
+        "outermost, that times each request's handler and sends that back in a "
+        "`Server-Timing` header: the server time of a step is the sum over its requests "
+        "(reading the form, the step and its transaction, rendering the page; not parsing the "
+        "request line or writing the response). The people are browsers with scripts off, "
+        "each an `aiohttp.ClientSession` with its own cookie jar in the benchmark's process, "
+        "playing the scenario transcripts: the first visit is `GET /chat`; a tap or typed "
+        "words is `POST /chat` with the form's token and state read from the page, then the "
+        "`GET /chat` its 303 leads to; Exit this page is `POST /chat/exit` (its redirect to "
+        f"the exit site not followed). First every transcript is walked once ({w.walked} of "
+        f"{w.scripts} to the end), weighing every page shown: its HTML as sent (the heaviest, "
+        f"{w.page_bytes:,} bytes, shows `{w.page_state}`) plus `/static/web.css` and "
+        f"`/static/web.js` ({w.static_bytes:,} bytes), uncompressed. Then steps are offered at "
+        f"{fmt(w.rate)} a second as a Poisson stream fixed in advance (open loop: each goes "
+        "to a person whose last step was answered, or to someone new when none is free), and "
+        f"the {w.steps:,} offered in {fmt(w.seconds)} s after a warm-up are measured "
+        f"({w.answered:,} answered, {w.failures} failures, {w.mismatches} transcripts that "
+        f"did not match a page; {w.people} people). The time in the browser runs from the "
+        "moment a step was due to its page read, so it includes any wait in this process. "
+        f"This section's run: {w.date}; other processes kept {w.others:.2f} cores busy "
+        "meanwhile."
+    )
+
+
+def with_web_section(markdown: str, w: WebResult) -> str:
+    """A report written before with the web chat's figures and paragraph from `w` (a run of
+    that section alone), its targets and their tally brought up to date, and the notes of
+    bench/notes.md as they are now."""
+    figures_part, found, _notes = markdown.partition(NOTES_MARK)
+    if not found or TABLE_HEADER not in figures_part:
+        raise ValueError("not a report written by `python -m bench`")
+    lines = [
+        line
+        for line in figures_part.rstrip("\n").split("\n")
+        if not line.startswith((f"| {WEB} |", WEB_PARAGRAPH))
+    ]
+    while lines[-1] == "":
+        lines.pop()
+    first = lines.index(TABLE_HEADER) + 2
+    end = next(i for i in range(first, len(lines)) if not lines[i].startswith("| "))
+    lines[end:end] = [_row(x) for x in web_figures(w)]
+    rows = [_cells(line) for line in lines[first : end + len(web_figures(w))]]
+    verdicts = [(row[1], row[-1] == "met") for row in rows if row[-1] in ("met", "MISSED")]
+    lines = [
+        targets_text()
+        if line.startswith(TARGETS_START)
+        else _tally(verdicts)
+        if re.fullmatch(r"\d+ of \d+ targets met.*", line)
+        else line
+        for line in lines
+    ]
+    lines = _single_blank_lines([*lines, "", web_paragraph(w), ""])
+    return with_new_notes("\n".join([*lines, NOTES_MARK, ""]))
+
+
+def _cells(row: str) -> list[str]:
+    return [cell.strip() for cell in row.strip().strip("|").split("|")]
+
+
+def _single_blank_lines(lines: list[str]) -> list[str]:
+    """No two blank lines in a row (left where a paragraph was taken out)."""
+    return [line for i, line in enumerate(lines) if line or i == 0 or lines[i - 1]]
 
 
 def with_new_notes(markdown: str) -> str:

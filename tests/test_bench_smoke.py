@@ -16,6 +16,7 @@ from bench import (
     places_bench,
     search_bench,
     storage_bench,
+    web_bench,
     wipe_bench,
 )
 from bench.machine import LoadMeter, describe
@@ -29,6 +30,8 @@ from bench.report import (
     paced_label,
     render_markdown,
     render_table,
+    web_figures,
+    with_web_section,
 )
 from bench.scenarios import load_scripts
 from bench.sizes import QUICK
@@ -47,6 +50,11 @@ def test_every_benchmark_runs_and_reports(tmp_path: Path) -> None:
     assert places.typed > 1000 and places.startup_kib > 0
     wipe = wipe_bench.run(messages=6, rounds=1)
     assert wipe.left == 0 and wipe.refused == 0
+    web = web_bench.run(tmp_path / "web", web_bench.WebSizes(rate=20.0, seconds=0.5, warmup=0.0))
+    # Every transcript walked to its end over HTTP, each page weighed, then the paced steps.
+    assert web.walked == web.scripts == len(scripts)
+    assert web.failures == 0 and web.mismatches == 0
+    assert web.answered > 0 and web.page_bytes > 0 and web.static_bytes > 0
 
     loads = {}
     for kind in (THROUGHPUT, BASELINE):
@@ -100,6 +108,7 @@ def test_every_benchmark_runs_and_reports(tmp_path: Path) -> None:
         memory=[stored, memory_bench.MemoryResult(25, 1010, 900, 1.0, 1)],
         outage=outage,
         sweep=sweep,
+        web=web,
         scripts=len(scripts),
         script_updates=engine.steps / len(scripts),
         others=meter.others(),
@@ -111,6 +120,19 @@ def test_every_benchmark_runs_and_reports(tmp_path: Path) -> None:
     assert "start-up with 5 conversations left idle: first deleteMessages" in table
     assert "start-up with 3 conversations left idle: all cleared" in table
     assert "typed place read: p99, whole gazetteer" in table
-    assert render_markdown(results, quick=True).startswith("# Benchmarks")
+    assert "server time per step p99, 20/s offered" in table
+    markdown = render_markdown(results, quick=True)
+    assert markdown.startswith("# Benchmarks")
     # At these sizes no figure is held to a target: a target names the size it holds for.
     assert all(f.met is None for f in figures(results))
+
+    # The web section run alone (--web-only) goes into a report written before: its rows and
+    # paragraph replaced, the tally of targets counted again.
+    assert with_web_section(markdown, web) == markdown
+    full = dataclasses.replace(web, rate=50.0, steps=1000, p99_ms=25.5)
+    updated = with_web_section(markdown, full)
+    rows = [line for line in updated.splitlines() if line.startswith("| h. web chat |")]
+    assert len(rows) == len(web_figures(full))
+    assert "| server time per step p99, 50/s offered | 25.5 ms | <= 20 ms | MISSED |" in updated
+    assert "1 of 2 targets met; missed: server time per step p99, 50/s offered." in updated
+    assert updated.count("**h. Web chat.**") == 1
