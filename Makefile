@@ -7,12 +7,13 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
 .PHONY: run test lint typecheck flows-check flows-graph pytest console clean help \
-        translations translations-update reliability bench places chromium
+        translations translations-update reliability bench places chromium screenshots
 
 help:
 	@echo "make run          start Pathways (terminal chat when TELEGRAM_BOT_TOKEN is not set)"
 	@echo "make test         lint, type-check, check the flows and run every test"
 	@echo "make flows-graph  regenerate docs/flows.md from flows/*.yaml"
+	@echo "make screenshots  regenerate the web chat's screenshots in docs/web/ (for docs/web.md)"
 	@echo "make translations-update  re-extract locales/messages.pot and merge it into each .po"
 	@echo "make places       rebuild bot/places/data/gb_places.tsv from the GeoNames gazetteer"
 	@echo "make clean        remove the virtual environment and local data in var/"
@@ -44,6 +45,11 @@ flows-check: $(STAMP)
 
 flows-graph: $(STAMP)
 	$(BIN)/python -m bot flows graph > docs/flows.md
+
+# What a phone shows of the web chat's first pages, for docs/web.md: served on 127.0.0.1 and
+# saved from Debian's Chromium into docs/web/*.png. Commit the result.
+screenshots: $(STAMP) chromium
+	$(BIN)/python -m tests.web_screenshots
 
 # On every core: each test makes its own files, ports and bots, so they run side by side.
 pytest: $(STAMP) translations chromium

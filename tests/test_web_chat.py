@@ -18,10 +18,11 @@ from multidict import CIMultiDictProxy
 
 from bot.app import Parts
 from bot.channels.web import web_chat_app
-from bot.channels.web.chat import COOKIE, FETCH_HEADER, MAX_BODY, chat_key
+from bot.channels.web.chat import COOKIE, FETCH_HEADER, KEY_PREFIX, MAX_BODY, chat_key
 from bot.channels.web.pages import phone_href, text_html
 from bot.conversation import Conversations
 from bot.store.sqlite import SqliteStore
+from bot.sweeper import Sweeper
 from tests.conftest import LOCALES, FakeClock
 
 SECRET = b"a test secret of enough bytes"
@@ -432,6 +433,42 @@ async def test_an_idle_conversation_is_forgotten_at_the_next_step(
     assert "are you in danger right now?" in again.text
     assert "If you leave this chat for 15 minutes, I forget it." in again.text
     assert "This page stays on the screen until you press Exit this page" in again.text
+
+
+async def test_a_conversation_the_idle_sweep_forgot_says_so_when_the_page_comes_back(
+    browser: Browser, clock: FakeClock, db: SqliteStore, conversations: Conversations
+) -> None:
+    page = await browser.get()
+    await browser.press(page, "No, not right now")
+    clock.advance(minutes=16)
+    sweeper = Sweeper(db, clock, conversations.idle_after, keep_figures_days=730)
+    assert await sweeper.forget_idle(KEY_PREFIX) == 1
+    again = await browser.get()
+    assert "We cleared our last chat" in again.text
+    assert "are you in danger right now?" in again.text
+    # Said once: the chat carries on from the first step as any other.
+    assert "We cleared our last chat" not in (await browser.get()).text
+    # A first visit is never told so.
+    assert "We cleared our last chat" not in (await Browser(browser.client).get()).text
+
+
+async def test_a_forgotten_conversation_leaves_no_cookie_and_no_forms(
+    browser: Browser, conversations: Conversations
+) -> None:
+    page = await browser.get()
+    page = await browser.press(page, "No, not right now")
+    key = browser.key
+    forgotten = await browser.type(page, "/forget")
+    assert "I have erased everything" in forgotten.text
+    assert not await conversations.exists(key)
+    assert browser.cookie is None  # cleared by the page that says so
+    assert "<form" not in forgotten.body.split("</header>", 1)[1]
+    assert 'class="back" href="/chat"' in forgotten.body
+    # Coming back is a first visit: a new conversation, not "we cleared our last chat".
+    fresh = await browser.get()
+    assert browser.cookie is not None and browser.key != key
+    assert "We cleared our last chat" not in fresh.text
+    assert "are you in danger right now?" in fresh.text
 
 
 # -- the quick exit -------------------------------------------------------------------------------

@@ -90,9 +90,10 @@ async def test_forgetting_on_the_web_speaks_of_no_messages(browser: Browser) -> 
     page = await browser.get()
     page = await browser.type(page, "/forget")
     assert "I have erased everything I kept about this chat" in page.text
-    assert "type /start below" in page.text
+    assert "choose Start again below" in page.text
     assert "messages" not in page.text  # the web chat has none to delete
-    again = await browser.type(page, "/start")
+    assert '<a class="back" href="/chat">Start again</a>' in page.body
+    again = await browser.get()  # the link
     assert "are you in danger right now?" in again.text
 
 

@@ -262,10 +262,20 @@ class WebChat:
         else:
             reply = self._take(key)
             if reply is None:
+                # A cookie of ours whose conversation is gone: the idle sweep forgot it (an
+                # ended conversation's cookie is cleared when its last page is shown).
+                swept = not fresh and not await self.conversations.exists(key)
                 reply = (
                     await self.conversations.handle(key, Event.resume(), self._locale(request))
                 ).reply
+                if swept:
+                    idle = Text(self.spec.message("idle_cleared"))
+                    reply = replace(reply, notices=(idle, *reply.notices))
             response = self._page(reply, cookie_value)
+            if reply.ends_session:
+                # Nothing of it is left on the server: coming back is a first visit.
+                self._clear_cookie(response)
+                return response
         if fresh:
             self._set_cookie(response, cookie_value)
         return response

@@ -40,6 +40,8 @@ TYPE_LABEL = _("Or type your answer")
 # Translators: the button beside the box for typing an answer
 SEND_LABEL = _("Send")
 TOO_LONG = _("That message was too long for me to read. Please send a shorter one.")
+# The link on the page of a conversation that has ended, as the "Start again" button's words.
+START_AGAIN = _("Start again")
 BACK_TO_CHAT = _("Back to the chat")
 FORBIDDEN = _(
     "That did not work, because this page was old or your browser did not send its cookie. "
@@ -203,9 +205,18 @@ def chat_page(
         notices = "\n".join(text_html(tr.render(n)) for n in reply.notices)
         body.append(f'<div class="notices" role="status">\n{notices}\n</div>')
     body.append(
-        f'<div class="step" id="step" tabindex="-1">\n{text_html(tr.render(reply.text))}\n</div>'
+        f'<div class="step" id="step" tabindex="-1" data-state="{escape(reply.state)}">\n'
+        f"{text_html(tr.render(reply.text))}\n</div>"
     )
     body += [card_html(card, tr, number) for number, card in enumerate(reply.cards, start=1)]
+    if reply.ends_session:
+        # The conversation has ended (asked to be forgotten): nothing to answer, only a way
+        # to begin again.
+        body.append(
+            "<p>" + _say(tr, START_AGAIN, "a", f' class="back" href="{CHAT_PATH}"') + "</p>"
+        )
+        body.append("</main>")
+        return document(tr, title, body)
     shown = [b for b in reply.buttons if b.trigger != EXIT_TRIGGER]
     if shown:
         own = [_button(b, tr) for b in shown if not b.everywhere]
