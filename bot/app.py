@@ -26,6 +26,7 @@ from bot.engine.machine import Engine
 from bot.engine.model import Button
 from bot.engine.spec import FlowSpec
 from bot.i18n import available_locales, translator
+from bot.logs import RedactingFilter
 from bot.store.interface import Store, Transaction
 from bot.store.sqlite import SqliteStore
 from bot.sweeper import Sweeper
@@ -159,11 +160,32 @@ class Pathways:
         await self.store.close()
 
 
+async def open_store(settings: Settings, db_path: Path | None = None) -> Store:
+    """The configured database, migrated: PostgreSQL when PATHWAYS_DATABASE_URL is set, else
+    the SQLite file (`db_path`, or PATHWAYS_DB)."""
+    if not settings.database_url:
+        return await SqliteStore.open(db_path or settings.db_path)
+    from psycopg import Error as PostgresError  # only where PostgreSQL is used
+
+    from bot.store.postgres import PostgresStore
+
+    try:
+        return await PostgresStore.open(settings.database_url)
+    except PostgresError as exc:
+        # libpq's words say what failed (the host, the user, the database); never the password.
+        reason = RedactingFilter(settings.secrets()).redact(str(exc).strip())
+        raise StartupError(
+            "Cannot open the PostgreSQL database PATHWAYS_DATABASE_URL names "
+            f"({type(exc).__name__}): {reason}"
+        ) from None
+
+
 async def open_pathways(
     settings: Settings, clock: Clock = utc_now, db_path: Path | None = None
 ) -> Pathways:
-    """Open the database (`db_path`, or the configured one) and build everything on it."""
-    store = await SqliteStore.open(db_path or settings.db_path)
+    """Open the configured database and build everything on it (`db_path`: another SQLite
+    file, as the terminal chat's --db names, unless PostgreSQL is configured)."""
+    store = await open_store(settings, db_path)
     try:
         parts = await open_parts(
             store, settings.flows_dir, settings.directory_dir, settings.locales_dir, clock

@@ -4,7 +4,9 @@ Every setting has an environment variable, and all but the secrets a key in the 
 (`OPTIONS` lists them, each with its one declared default; `pathways.toml.example` documents
 them). The secrets (the bot token and the webhook secret) come only from the environment, as
 the value or as the path of a file holding it, never from the settings file, and are never
-printed. A bad setting stops start-up with a message naming it and saying how to fix it.
+printed. PostgreSQL's address (PATHWAYS_DATABASE_URL) may be in the file, but its password only
+in the environment or a libpq password file; it is never printed either. A bad setting stops
+start-up with a message naming it and saying how to fix it.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from datetime import time
 from difflib import get_close_matches
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG_FILE = PROJECT_ROOT / "pathways.toml"
@@ -148,6 +151,11 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "PATHWAYS_DB", "paths.database", "path", "var/pathways.db",
         "the SQLite database: directory, editors, audit trail, live conversations",
+    ),
+    Option(
+        "PATHWAYS_DATABASE_URL", "database.url", "text", "",
+        "PostgreSQL instead of the SQLite file: a postgresql:// address; its password only in "
+        "the variable or a libpq password file, never in the settings file",
     ),
     Option(
         "PATHWAYS_WEB", "web.enabled", "bool", "true",
@@ -402,6 +410,72 @@ def _secret(src: Source, name: str, files: list[Path]) -> str | None:
     return value
 
 
+_DATABASE_EXAMPLE = "postgresql://pathways@db.example.org:5432/pathways"
+
+
+def _database_url(src: Source) -> str | None:
+    """PostgreSQL's address, or None for SQLite. The value is never repeated in an error: it
+    may hold a password."""
+    raw = src.get("PATHWAYS_DATABASE_URL")
+    if not raw:
+        return None
+    label = src.label("PATHWAYS_DATABASE_URL")
+    if not raw.startswith(("postgresql://", "postgres://")):
+        raise ConfigError(
+            f"{label} must be a postgresql:// address, like {_DATABASE_EXAMPLE} "
+            "(unset it to keep the SQLite file PATHWAYS_DB)"
+        )
+    try:
+        password = database_password(raw)
+    except ValueError:
+        raise ConfigError(
+            f"{label} is not an address PostgreSQL can read; write it like {_DATABASE_EXAMPLE}"
+        ) from None
+    if password and not src.env.get("PATHWAYS_DATABASE_URL", "").strip():
+        raise ConfigError(
+            f"{label} holds a password, and secrets are never read from the settings file. "
+            "Remove it, and give the password in a libpq password file (passfile=... in the "
+            "address, or PGPASSFILE in the service's environment), or set the whole address "
+            "in PATHWAYS_DATABASE_URL in the service's environment instead"
+        )
+    return raw
+
+
+def database_password(url: str) -> str | None:
+    """The password a PostgreSQL address holds, as libpq reads it (ValueError if unreadable)."""
+    from psycopg import ProgrammingError
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        found = conninfo_to_dict(url).get("password")
+    except ProgrammingError as exc:
+        raise ValueError("not a PostgreSQL address") from exc
+    return str(found) if found else None
+
+
+def password_forms(url: str) -> list[str]:
+    """Every password in the address, as libpq reads it and as written (percent-encoded)."""
+    parts = urlsplit(url)
+    written = [parts.netloc.rpartition("@")[0].partition(":")[2]]
+    written += [value for key, value in parse_qsl(parts.query) if key == "password"]
+    return [database_password(url) or "", *written, *map(unquote, written)]
+
+
+def without_password(url: str) -> str:
+    """The address with its password, if any, replaced by ****: to show where the data is."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, hosts = netloc.rsplit("@", 1)
+        if ":" in userinfo:
+            netloc = f"{userinfo.split(':', 1)[0]}:****@{hosts}"
+    query = parts.query
+    pairs = parse_qsl(query, keep_blank_values=True)
+    if any(key == "password" for key, _value in pairs):
+        query = urlencode([(k, "****" if k == "password" else v) for k, v in pairs], safe="*")
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
+
+
 def _token(src: Source, files: list[Path]) -> str | None:
     token = _secret(src, "TELEGRAM_BOT_TOKEN", files)
     if token is not None and not TOKEN_FORMAT.match(token):
@@ -653,6 +727,8 @@ class Settings:
     description: str | None = _text(_NOTHING_SET, "PATHWAYS_DESCRIPTION", DESCRIPTION_LIMIT)
     health: Health | None = _health(_NOTHING_SET, None)  # noqa: RUF009 (None: off)
     web: Web | None = _web(_NOTHING_SET, [], {})  # noqa: RUF009 (None: off)
+    # PostgreSQL instead of the SQLite file at db_path; it may hold a password.
+    database_url: str | None = field(default=_database_url(_NOTHING_SET), repr=False)
     config_file: Path | None = None  # the settings file read, if any
     secret_files: tuple[Path, ...] = ()  # files the secrets were read from
 
@@ -670,7 +746,16 @@ class Settings:
             found.append(self.webhook.secret)
         if self.web and self.web.secret:
             found.append(self.web.secret)
-        return tuple(s for s in found if s)
+        if self.database_url:
+            found.extend(password_forms(self.database_url))
+        return tuple(dict.fromkeys(s for s in found if s))
+
+    @property
+    def database_shown(self) -> str:
+        """Where the data is, for `config show`: never the password."""
+        if self.database_url:
+            return without_password(self.database_url)
+        return f"(unset: SQLite at {self.db_path})"
 
 
 def settings_from(src: Source) -> Settings:
@@ -701,6 +786,7 @@ def settings_from(src: Source) -> Settings:
         description=_text(src, "PATHWAYS_DESCRIPTION", DESCRIPTION_LIMIT),
         health=health,
         web=_web(src, files, others),
+        database_url=_database_url(src),
         config_file=src.file,
         secret_files=tuple(files),
     )

@@ -16,6 +16,7 @@ from bot.config import (
     Web,
     Webhook,
     load_settings,
+    read_source,
 )
 
 TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsawQ"
@@ -169,6 +170,7 @@ def as_read_from_nothing() -> dict[str, object]:
         "PATHWAYS_REMINDER_TIME": nothing.reminder_time,
         "PATHWAYS_STATS_DAYS": nothing.stats_days,
         "PATHWAYS_DB": nothing.db_path,
+        "PATHWAYS_DATABASE_URL": nothing.database_url,
         "PATHWAYS_FLOWS": nothing.flows_dir,
         "PATHWAYS_DIRECTORY": nothing.directory_dir,
         "PATHWAYS_LOCALES": nothing.locales_dir,
@@ -303,3 +305,59 @@ def test_the_web_chat_secret_comes_from_its_file_and_is_never_shown(tmp_path: Pa
 def test_a_bad_web_chat_setting_is_refused_naming_it(env: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError, match=re.escape(message)):
         load_settings(env)
+
+
+# -- PostgreSQL instead of the SQLite file --------------------------------------------------------
+
+DB_PASSWORD = "Pw-never-shown-4821"
+DB_URL = f"postgresql://pathways:{DB_PASSWORD}@db.example.org:5432/pathways?sslmode=require"
+
+
+def test_sqlite_is_the_default_and_postgresql_is_chosen_by_its_address() -> None:
+    assert load_settings({}).database_url is None
+    settings = load_settings({"PATHWAYS_DATABASE_URL": DB_URL})
+    assert settings.database_url == DB_URL
+    assert DB_PASSWORD not in repr(settings)
+    assert DB_PASSWORD in settings.secrets()  # so that logs redact it
+    assert settings.database_shown == (
+        "postgresql://pathways:****@db.example.org:5432/pathways?sslmode=require"
+    )
+    # A password given as a parameter, or percent-encoded, is as secret.
+    encoded = load_settings(
+        {"PATHWAYS_DATABASE_URL": "postgresql://u:p%40ss-word-1@h/d?password=second-pw-22"}
+    )
+    assert {"p@ss-word-1", "p%40ss-word-1", "second-pw-22"} <= set(encoded.secrets())
+    assert "ss-word" not in encoded.database_shown and "second" not in encoded.database_shown
+
+
+@pytest.mark.parametrize(
+    "url", ["mysql://u:Pw-never-shown-4821@h/d", "postgresql://u:Pw-never-shown-4821@h/d?x=1"]
+)
+def test_a_bad_database_address_is_refused_without_repeating_it(url: str) -> None:
+    with pytest.raises(ConfigError, match="PATHWAYS_DATABASE_URL") as caught:
+        load_settings({"PATHWAYS_DATABASE_URL": url})
+    assert DB_PASSWORD not in str(caught.value)
+
+
+def test_the_settings_file_may_name_the_database_but_never_hold_its_password(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "pathways.toml"
+    config.write_text('[database]\nurl = "postgresql://pathways@db.example.org/pathways"\n')
+    env = {"PATHWAYS_CONFIG": str(config)}
+    assert load_settings(env).database_url == "postgresql://pathways@db.example.org/pathways"
+    config.write_text(f'[database]\nurl = "{DB_URL}"\n')
+    with pytest.raises(ConfigError, match="holds a password") as caught:
+        load_settings(env)
+    assert DB_PASSWORD not in str(caught.value)
+    # The environment may carry it, as it carries the token.
+    assert load_settings({**env, "PATHWAYS_DATABASE_URL": DB_URL}).database_url == DB_URL
+
+
+def test_config_show_never_shows_the_database_password() -> None:
+    from bot.ops import show
+
+    env = {"PATHWAYS_DATABASE_URL": DB_URL}
+    text = "\n".join(show.lines(load_settings(env), read_source(env)))
+    assert DB_PASSWORD not in text
+    assert "postgresql://pathways:****@db.example.org:5432/pathways" in text

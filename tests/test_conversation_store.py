@@ -1,10 +1,9 @@
-"""Sessions in real SQLite: saved with each step, resumed after a restart, forgotten when idle."""
+"""Sessions in a real database (SQLite, and PostgreSQL where a server answers): saved with each
+step, resumed after a restart, forgotten when idle."""
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
@@ -12,34 +11,38 @@ from bot.app import Parts
 from bot.conversation import Conversations
 from bot.engine.model import Event
 from bot.store.schema import migrations
-from bot.store.sqlite import SqliteStore
-from tests.conftest import FakeClock
+from tests.conftest import AnyStore, Database, FakeClock
+
+pytestmark = pytest.mark.every_store
 
 
-async def test_migrations_bring_a_new_database_to_the_latest_version(db: SqliteStore) -> None:
-    assert await db.schema_version() == migrations()[-1][0]
+async def test_migrations_bring_a_new_database_to_the_latest_version(
+    db: AnyStore, database: Database
+) -> None:
+    dialect = "sqlite" if database.backend == "sqlite" else "postgresql"
+    assert await db.schema_version() == migrations(dialect)[-1][0]
 
 
-async def test_migrating_twice_changes_nothing(tmp_path: Path) -> None:
-    first = await SqliteStore.open(tmp_path / "x.db")
+async def test_migrating_twice_changes_nothing(database: Database) -> None:
+    dialect = "sqlite" if database.backend == "sqlite" else "postgresql"
+    first = await database.open()
     await first.close()
-    again = await SqliteStore.open(tmp_path / "x.db")
-    assert await again.schema_version() == migrations()[-1][0]
+    again = await database.open()
+    assert await again.schema_version() == migrations(dialect)[-1][0]
     await again.close()
 
 
 async def test_each_step_is_saved_and_a_new_process_resumes_it(
-    tmp_path: Path, parts: Parts, clock: FakeClock
+    database: Database, parts: Parts, clock: FakeClock
 ) -> None:
-    path = tmp_path / "resume.db"
-    db = await SqliteStore.open(path)
+    db = await database.open()
     chat = Conversations(parts.engine, db, clock, timedelta(minutes=15))
     await chat.handle("c", Event.start())
     await chat.handle("c", Event.button("no", "opening.start"))
     await chat.handle("c", Event.button("me", "opening.who"))
     await db.close()  # as if the process stopped here
 
-    db = await SqliteStore.open(path)
+    db = await database.open()
     chat = Conversations(parts.engine, db, clock, timedelta(minutes=15))
     reply = (await chat.handle("c", Event.resume())).reply
     await db.close()
@@ -53,7 +56,7 @@ async def test_resume_with_no_conversation_starts_one(conversations: Conversatio
     assert not reply.notices
 
 
-async def test_exit_removes_the_session_row(conversations: Conversations, db: SqliteStore) -> None:
+async def test_exit_removes_the_session_row(conversations: Conversations, db: AnyStore) -> None:
     await conversations.handle("c", Event.start())
     await conversations.handle("c", Event.button("exit"))
     async with db.read() as tx:
@@ -82,7 +85,7 @@ async def test_a_conversation_used_within_the_idle_time_is_kept(
 
 
 async def test_a_failed_step_leaves_the_stored_session_as_it_was(
-    conversations: Conversations, db: SqliteStore, monkeypatch: pytest.MonkeyPatch
+    conversations: Conversations, db: AnyStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await conversations.handle("c", Event.start())
 
@@ -98,10 +101,9 @@ async def test_a_failed_step_leaves_the_stored_session_as_it_was(
 
 
 async def test_typed_words_never_reach_the_database(
-    tmp_path: Path, parts: Parts, clock: FakeClock
+    database: Database, parts: Parts, clock: FakeClock
 ) -> None:
-    path = tmp_path / "private.db"
-    db = await SqliteStore.open(path)
+    db = await database.open()
     chat = Conversations(parts.engine, db, clock, timedelta(minutes=15))
     for event in (
         Event.start(),
@@ -114,10 +116,10 @@ async def test_typed_words_never_reach_the_database(
         Event.typed("Bletchley"),  # understood: kept as an area id only
     ):
         await chat.handle("c", event)
-    files = [path, Path(f"{path}-wal"), Path(f"{path}-shm")]
-    raw = b"".join(p.read_bytes() for p in files if p.exists())
+    async with db.read() as tx:
+        stored = await tx.load_session("c")
     await db.close()
+    raw = database.raw()  # SQLite's files, with their free pages; PostgreSQL's rows
     assert b"Zebraquartz" not in raw and b"Bletchley" not in raw
-    with sqlite3.connect(path) as conn:
-        (answers,) = conn.execute("SELECT answers FROM sessions").fetchone()
-    assert "milton-keynes" in answers
+    assert b"milton-keynes" in raw
+    assert stored is not None and "milton-keynes" in stored.answers.values()

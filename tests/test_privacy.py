@@ -83,7 +83,7 @@ def test_the_database_is_set_up_to_hold_under_crashes_and_forget_for_real(tmp_pa
             # Through the connection that writes, as the bot's own steps do.
             async with db.transaction() as tx:
                 for pragma in ("journal_mode", "secure_delete", "busy_timeout"):
-                    rows = await tx.conn.execute_fetchall(f"PRAGMA {pragma}")  # type: ignore[attr-defined]
+                    rows = await tx.db.conn.execute_fetchall(f"PRAGMA {pragma}")  # type: ignore[attr-defined]
                     values.append(next(iter(rows))[0])
             return str(values[0]), int(values[1]), int(values[2])
         finally:

@@ -6,16 +6,19 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+import pytest
+
 from bot.engine.model import Session, Tracked
 from bot.store.interface import PendingWipe
-from bot.store.sqlite import SqliteStore
 from bot.sweeper import Sweeper
-from tests.conftest import FakeClock
+from tests.conftest import AnyStore, FakeClock
+
+pytestmark = pytest.mark.every_store
 
 IDLE = timedelta(minutes=15)
 
 
-async def leave_idle(db: SqliteStore, clock: FakeClock, count: int, prefix: str = "tg:") -> None:
+async def leave_idle(db: AnyStore, clock: FakeClock, count: int, prefix: str = "tg:") -> None:
     async with db.transaction() as tx:
         for n in range(count):
             chat = Session(chat_key=f"{prefix}{n}", state="opening.start", locale="en")
@@ -23,7 +26,7 @@ async def leave_idle(db: SqliteStore, clock: FakeClock, count: int, prefix: str 
             await tx.save_session(chat, clock() - timedelta(hours=1))
 
 
-async def stored(db: SqliteStore) -> tuple[int, int]:
+async def stored(db: AnyStore) -> tuple[int, int]:
     """(live conversations, pending wipes)."""
     async with db.read() as tx:
         sessions = len(await tx.idle_sessions(FakeClock().now + timedelta(days=999), 10**6, ""))
@@ -32,7 +35,7 @@ async def stored(db: SqliteStore) -> tuple[int, int]:
 
 
 async def test_every_idle_conversation_is_ended_and_wiped_in_batches(
-    db: SqliteStore, clock: FakeClock
+    db: AnyStore, clock: FakeClock
 ) -> None:
     await leave_idle(db, clock, 25)
     sweeper = Sweeper(db, clock, IDLE, keep_figures_days=730, batch=4)
@@ -55,7 +58,7 @@ async def test_every_idle_conversation_is_ended_and_wiped_in_batches(
 
 
 async def test_a_failing_wipe_is_kept_for_the_next_sweep_and_stops_nothing(
-    db: SqliteStore, clock: FakeClock
+    db: AnyStore, clock: FakeClock
 ) -> None:
     await leave_idle(db, clock, 6)
     sweeper = Sweeper(db, clock, IDLE, keep_figures_days=730, batch=2)
@@ -79,7 +82,7 @@ async def test_a_failing_wipe_is_kept_for_the_next_sweep_and_stops_nothing(
 
 
 async def test_another_channels_conversations_are_left_to_it(
-    db: SqliteStore, clock: FakeClock
+    db: AnyStore, clock: FakeClock
 ) -> None:
     await leave_idle(db, clock, 3, prefix="console")
     await leave_idle(db, clock, 2, prefix="tg:")
@@ -95,7 +98,7 @@ async def test_another_channels_conversations_are_left_to_it(
     assert (await stored(db))[0] == 3  # the terminal chat clears its own when next used
 
 
-async def test_a_conversation_in_use_is_not_ended(db: SqliteStore, clock: FakeClock) -> None:
+async def test_a_conversation_in_use_is_not_ended(db: AnyStore, clock: FakeClock) -> None:
     async with db.transaction() as tx:
         await tx.save_session(Session(chat_key="tg:1", state="opening.start", locale="en"), clock())
 
@@ -108,7 +111,7 @@ async def test_a_conversation_in_use_is_not_ended(db: SqliteStore, clock: FakeCl
     assert (await stored(db))[0] == 1
 
 
-async def test_a_sweep_while_one_runs_is_skipped(db: SqliteStore, clock: FakeClock) -> None:
+async def test_a_sweep_while_one_runs_is_skipped(db: AnyStore, clock: FakeClock) -> None:
     await leave_idle(db, clock, 1)
     sweeper = Sweeper(db, clock, IDLE, keep_figures_days=730)
     inside, release = asyncio.Event(), asyncio.Event()
@@ -125,7 +128,7 @@ async def test_a_sweep_while_one_runs_is_skipped(db: SqliteStore, clock: FakeClo
     assert report is not None and report.wiped == 1
 
 
-async def test_old_figures_are_purged(db: SqliteStore, clock: FakeClock) -> None:
+async def test_old_figures_are_purged(db: AnyStore, clock: FakeClock) -> None:
     async with db.transaction() as tx:
         await tx.add_counts(clock().date() - timedelta(days=800), [("route", "me")])
         await tx.add_counts(clock().date(), [("route", "me")])

@@ -10,7 +10,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 
-from bot.app import StartupError, load_spec, seed_if_empty, utc_now
+from bot.app import StartupError, load_spec, open_store, seed_if_empty, utc_now
 from bot.config import Settings
 from bot.directory import changes
 from bot.directory.files import DirectoryData, read_folder, read_import, to_csv, to_yaml
@@ -22,7 +22,7 @@ from bot.directory.validate import DirectoryError
 from bot.engine.lint import directory_problems
 from bot.engine.machine import signposted
 from bot.engine.spec import ServiceQuery, Where
-from bot.store.sqlite import SqliteStore
+from bot.store.interface import Store
 
 OK, PROBLEMS, USAGE = 0, 1, 2
 MAX_DAYS = 36_500  # a hundred years: any check older than that is as good as none
@@ -88,8 +88,8 @@ def _err(text: str) -> None:
     print(text, file=sys.stderr)
 
 
-async def _open(settings: Settings) -> tuple[SqliteStore, DirectoryData]:
-    store = await SqliteStore.open(settings.db_path)
+async def _open(settings: Settings) -> tuple[Store, DirectoryData]:
+    store = await open_store(settings)
     try:
         async with store.transaction() as tx:
             await seed_if_empty(tx, settings.directory_dir, utc_now)

@@ -47,6 +47,7 @@ SHOWN: dict[str, Callable[[Settings], str]] = {
     "PATHWAYS_REMINDER_TIME": lambda s: s.reminder_time.isoformat(timespec="minutes"),
     "PATHWAYS_STATS_DAYS": lambda s: str(s.stats_days),
     "PATHWAYS_DB": lambda s: str(s.db_path),
+    "PATHWAYS_DATABASE_URL": lambda s: s.database_shown,  # never the password
     "PATHWAYS_FLOWS": lambda s: str(s.flows_dir),
     "PATHWAYS_DIRECTORY": lambda s: str(s.directory_dir),
     "PATHWAYS_LOCALES": lambda s: str(s.locales_dir),

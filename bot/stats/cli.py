@@ -8,13 +8,12 @@ import sys
 from datetime import date, timedelta
 from pathlib import Path
 
-from bot.app import utc_now
+from bot.app import StartupError, open_store, utc_now
 from bot.config import Settings
 from bot.stats.report import chart, load_figures, table, to_csv
 from bot.store.interface import COUNT_KINDS
-from bot.store.sqlite import SqliteStore
 
-OK, USAGE = 0, 2
+OK, PROBLEMS, USAGE = 0, 1, 2
 
 
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -61,7 +60,11 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
     if first > last:
         print("--from must not be after --to", file=sys.stderr)
         return USAGE
-    store = await SqliteStore.open(settings.db_path)
+    try:
+        store = await open_store(settings)
+    except StartupError as exc:
+        print(exc, file=sys.stderr)
+        return PROBLEMS
     try:
         figures = await load_figures(store, first, last)
     finally:

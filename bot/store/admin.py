@@ -1,5 +1,5 @@
-"""Service managers' storage in SQLite: editors, the audit trail, versioned edits, and where
-each manager is in the admin chat."""
+"""Service managers' storage: editors, the audit trail, versioned edits, and where each manager
+is in the admin chat."""
 
 from __future__ import annotations
 
@@ -7,12 +7,11 @@ import json
 from datetime import datetime
 from typing import Any
 
-import aiosqlite
-
+from bot.store.dialect import Connection, as_datetime
+from bot.store.directory import BUMP_VERSION
 from bot.store.interface import AuditEntry, StoredService
 
 _AUDIT = "SELECT id, at, user_id, service_id, action, before, after, version, undone FROM audit"
-_BUMP_VERSION = "UPDATE directory_meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'version'"
 
 
 def _json(record: object) -> str:
@@ -22,7 +21,7 @@ def _json(record: object) -> str:
 def _entry(row: Any) -> AuditEntry:
     return AuditEntry(
         id=int(row[0]),
-        at=datetime.fromisoformat(str(row[1])),
+        at=as_datetime(row[1]),
         user_id=int(row[2]),
         service_id=str(row[3]),
         action=str(row[4]),
@@ -34,69 +33,65 @@ def _entry(row: Any) -> AuditEntry:
 
 
 class AdminRows:
-    conn: aiosqlite.Connection
+    db: Connection
 
     # -- editors: owners come from configuration; editors are added by owners ------------------
 
     async def editors(self) -> list[int]:
-        rows = await self.conn.execute_fetchall("SELECT user_id FROM editors ORDER BY user_id")
+        rows = await self.db.fetch("SELECT user_id FROM editors ORDER BY user_id")
         return [int(row[0]) for row in rows]
 
     async def is_editor(self, user_id: int) -> bool:
-        rows = await self.conn.execute_fetchall(
-            "SELECT 1 FROM editors WHERE user_id = ?", (user_id,)
-        )
-        return bool(rows)
+        return bool(await self.db.fetch("SELECT 1 FROM editors WHERE user_id = ?", (user_id,)))
 
     async def add_editor(self, user_id: int, added_by: int, now: datetime) -> bool:
-        cursor = await self.conn.execute(
-            "INSERT OR IGNORE INTO editors (user_id, added_by, added_at) VALUES (?, ?, ?)",
+        added = await self.db.execute(
+            "INSERT INTO editors (user_id, added_by, added_at) VALUES (?, ?, ?)"
+            " ON CONFLICT (user_id) DO NOTHING",
             (user_id, added_by, now.isoformat()),
         )
-        return bool(cursor.rowcount)
+        return bool(added)
 
     async def remove_editor(self, user_id: int) -> bool:
-        cursor = await self.conn.execute("DELETE FROM editors WHERE user_id = ?", (user_id,))
-        await self.conn.execute("DELETE FROM admin_sessions WHERE user_id = ?", (user_id,))
-        return bool(cursor.rowcount)
+        removed = await self.db.execute("DELETE FROM editors WHERE user_id = ?", (user_id,))
+        await self.db.execute("DELETE FROM admin_sessions WHERE user_id = ?", (user_id,))
+        return bool(removed)
 
     # -- services, with their version ----------------------------------------------------------
 
     async def service(self, service_id: str) -> StoredService | None:
-        rows = await self.conn.execute_fetchall(
-            "SELECT data, version FROM services WHERE id = ?", (service_id,)
-        )
+        rows = await self.db.fetch("SELECT data, version FROM services WHERE id = ?", (service_id,))
         return next((StoredService(json.loads(r[0]), int(r[1])) for r in rows), None)
 
     async def write_service(
         self, record: dict[str, Any], expected_version: int | None, now: datetime
     ) -> int | None:
         if expected_version is None:
-            cursor = await self.conn.execute(
-                "INSERT OR IGNORE INTO services (id, data, version, updated_at)"
-                " VALUES (?, ?, 1, ?)",
+            added = await self.db.execute(
+                "INSERT INTO services (id, data, version, updated_at) VALUES (?, ?, 1, ?)"
+                " ON CONFLICT (id) DO NOTHING",
                 (record["id"], _json(record), now.isoformat()),
             )
-            new_version: int | None = 1 if cursor.rowcount else None
+            new_version: int | None = 1 if added else None
         else:
-            cursor = await self.conn.execute(
+            updated = await self.db.execute(
                 "UPDATE services SET data = ?, version = version + 1, updated_at = ?"
                 " WHERE id = ? AND version = ?",
                 (_json(record), now.isoformat(), record["id"], expected_version),
             )
-            new_version = expected_version + 1 if cursor.rowcount else None
+            new_version = expected_version + 1 if updated else None
         if new_version is not None:
-            await self.conn.execute(_BUMP_VERSION)
+            await self.db.execute(BUMP_VERSION)
         return new_version
 
     async def remove_service(self, service_id: str, expected_version: int) -> bool:
         """Only to undo an addition nobody has touched since."""
-        cursor = await self.conn.execute(
+        removed = await self.db.execute(
             "DELETE FROM services WHERE id = ? AND version = ?", (service_id, expected_version)
         )
-        if cursor.rowcount:
-            await self.conn.execute(_BUMP_VERSION)
-        return bool(cursor.rowcount)
+        if removed:
+            await self.db.execute(BUMP_VERSION)
+        return bool(removed)
 
     # -- the audit trail -----------------------------------------------------------------------
 
@@ -109,7 +104,7 @@ class AdminRows:
         version: int,
         now: datetime,
     ) -> None:
-        await self.conn.execute(
+        await self.db.execute(
             "INSERT INTO audit (at, user_id, service_id, action, before, after, version)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
             (
@@ -124,15 +119,15 @@ class AdminRows:
         )
 
     async def history(self, service_id: str, limit: int = 10) -> list[AuditEntry]:
-        rows = await self.conn.execute_fetchall(
+        rows = await self.db.fetch(
             f"{_AUDIT} WHERE service_id = ? ORDER BY id DESC LIMIT ?", (service_id, limit)
         )
         return [_entry(row) for row in rows]
 
     async def last_change_by(self, user_id: int) -> AuditEntry | None:
         """This manager's latest change that has not been undone (undos themselves excluded)."""
-        rows = await self.conn.execute_fetchall(
-            f"{_AUDIT} WHERE user_id = ? AND undone = 0 AND action != 'undo'"
+        rows = await self.db.fetch(
+            f"{_AUDIT} WHERE user_id = ? AND NOT undone AND action <> 'undo'"
             " ORDER BY id DESC LIMIT 1",
             (user_id,),
         )
@@ -143,12 +138,12 @@ class AdminRows:
         return entries[0] if entries else None
 
     async def mark_undone(self, audit_id: int) -> None:
-        await self.conn.execute("UPDATE audit SET undone = 1 WHERE id = ?", (audit_id,))
+        await self.db.execute("UPDATE audit SET undone = TRUE WHERE id = ?", (audit_id,))
 
     # -- where a manager is in the admin chat --------------------------------------------------
 
     async def load_admin_session(self, user_id: int) -> tuple[str, dict[str, Any]] | None:
-        rows = await self.conn.execute_fetchall(
+        rows = await self.db.fetch(
             "SELECT state, data FROM admin_sessions WHERE user_id = ?", (user_id,)
         )
         return next(((str(r[0]), json.loads(r[1])) for r in rows), None)
@@ -156,7 +151,7 @@ class AdminRows:
     async def save_admin_session(
         self, user_id: int, state: str, data: dict[str, Any], now: datetime
     ) -> None:
-        await self.conn.execute(
+        await self.db.execute(
             "INSERT INTO admin_sessions (user_id, state, data, updated_at) VALUES (?, ?, ?, ?)"
             " ON CONFLICT (user_id) DO UPDATE SET state = excluded.state, data = excluded.data,"
             " updated_at = excluded.updated_at",
@@ -164,4 +159,4 @@ class AdminRows:
         )
 
     async def end_admin_session(self, user_id: int) -> None:
-        await self.conn.execute("DELETE FROM admin_sessions WHERE user_id = ?", (user_id,))
+        await self.db.execute("DELETE FROM admin_sessions WHERE user_id = ?", (user_id,))

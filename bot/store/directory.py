@@ -1,4 +1,4 @@
-"""The service directory in SQLite. Each row holds an entry's canonical record as JSON (what
+"""The service directory. Each row holds an entry's canonical record as JSON (what
 export writes); `directory_meta.version` counts changes, so a running bot knows to reload."""
 
 from __future__ import annotations
@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from datetime import datetime
-
-import aiosqlite
 
 from bot.directory.files import DirectoryData
 from bot.directory.validate import (
@@ -19,8 +17,9 @@ from bot.directory.validate import (
     service_from_record,
     service_to_record,
 )
+from bot.store.dialect import Connection
 
-_BUMP_VERSION = "UPDATE directory_meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'version'"
+BUMP_VERSION = "UPDATE directory_meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'version'"
 
 
 def _json(record: object) -> str:
@@ -54,22 +53,20 @@ SERVICES_SQL = "SELECT data FROM {schema}services ORDER BY id"
 
 
 class DirectoryRows:
-    conn: aiosqlite.Connection
+    db: Connection
 
     async def directory_version(self) -> int:
-        rows = await self.conn.execute_fetchall(
-            "SELECT value FROM directory_meta WHERE key = 'version'"
-        )
+        rows = await self.db.fetch("SELECT value FROM directory_meta WHERE key = 'version'")
         return next((int(row[0]) for row in rows), 0)
 
     async def directory_is_empty(self) -> bool:
-        return not await self.conn.execute_fetchall("SELECT 1 FROM services LIMIT 1")
+        return not await self.db.fetch("SELECT 1 FROM services LIMIT 1")
 
     async def load_directory(self) -> DirectoryData:
         # One statement, so that it reads one consistent state even outside a transaction.
-        rows = await self.conn.execute_fetchall(
-            f"SELECT 'area', data FROM ({AREAS_SQL.format(schema='')})"
-            f" UNION ALL SELECT 'service', data FROM ({SERVICES_SQL.format(schema='')})"
+        rows = await self.db.fetch(
+            f"SELECT 'area', data FROM ({AREAS_SQL.format(schema='')}) AS a"
+            f" UNION ALL SELECT 'service', data FROM ({SERVICES_SQL.format(schema='')}) AS s"
         )
         return directory_from_rows(
             (str(data) for kind, data in rows if kind == "area"),
@@ -78,27 +75,26 @@ class DirectoryRows:
         )
 
     async def service_versions(self) -> dict[str, int]:
-        rows = await self.conn.execute_fetchall("SELECT id, version FROM services")
+        rows = await self.db.fetch("SELECT id, version FROM services")
         return {str(row[0]): int(row[1]) for row in rows}
 
     async def apply_directory(self, data: DirectoryData, now: datetime) -> int:
         changed = 0
         for area in data.areas.values():
-            cursor = await self.conn.execute(
+            # (data is never NULL: `<>` is "changed" in both databases.)
+            changed += await self.db.execute(
                 "INSERT INTO areas (id, data) VALUES (?, ?) ON CONFLICT (id) DO UPDATE"
-                " SET data = excluded.data WHERE areas.data IS NOT excluded.data",
+                " SET data = excluded.data WHERE areas.data <> excluded.data",
                 (area.id, _json(area_to_record(area))),
             )
-            changed += cursor.rowcount
         for service in data.services.values():
-            cursor = await self.conn.execute(
+            changed += await self.db.execute(
                 "INSERT INTO services (id, data, version, updated_at) VALUES (?, ?, 1, ?)"
                 " ON CONFLICT (id) DO UPDATE SET data = excluded.data,"
                 " version = services.version + 1, updated_at = excluded.updated_at"
-                " WHERE services.data IS NOT excluded.data",
+                " WHERE services.data <> excluded.data",
                 (service.id, _json(service_to_record(service)), now.isoformat()),
             )
-            changed += cursor.rowcount
         if changed:
-            await self.conn.execute(_BUMP_VERSION)
+            await self.db.execute(BUMP_VERSION)
         return changed

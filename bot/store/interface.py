@@ -1,8 +1,8 @@
 """What Pathways asks of its storage, whatever the database behind it.
 
-The engine, the channels and the admin code see only `Store` and `Transaction`; SQLite
-(`bot/store/sqlite.py`) is the implementation shipped today, and another (PostgreSQL) can be
-added beside it without touching them. A `Transaction` is a unit of work: everything done
+The engine, the channels and the admin code see only `Store` and `Transaction`, implemented on
+SQLite (`bot/store/sqlite.py`, the default) and on PostgreSQL (`bot/store/postgres.py`) by the
+same statements (`bot/store/transaction.py`). A `Transaction` is a unit of work: everything done
 through one is committed together when its block ends, or not at all.
 
 Nothing a person types is ever passed in here: a session holds structured answers, message

@@ -1,7 +1,12 @@
-"""The SQLite schema: numbered migrations in `migrations/`, tracked with `PRAGMA user_version`.
+"""The schema: numbered migrations, one set for each database, with the same numbers and names.
 
-The one migration runner, used when the store opens a database and when a backup is brought
-up to date before it is restored.
+SQLite's are the files in `migrations/`, tracked with `PRAGMA user_version`; PostgreSQL's are
+in `migrations/postgresql/` (its types: `timestamptz`, `date`, `bigint`, `boolean`), tracked in
+a one-row `schema_version` table by `bot/store/postgres_schema.py`. A test holds the two sets to
+the same numbers, names, tables, columns and indexes.
+
+`migrate` here is SQLite's one migration runner, used when the store opens a database and when a
+backup is brought up to date before it is restored.
 """
 
 from __future__ import annotations
@@ -9,22 +14,29 @@ from __future__ import annotations
 import re
 import sqlite3
 from importlib import resources
+from typing import Literal
+
+Dialect = Literal["sqlite", "postgresql"]
 
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+_FOLDERS: dict[Dialect, tuple[str, ...]] = {
+    "sqlite": ("migrations",),
+    "postgresql": ("migrations", "postgresql"),
+}
 
 
-def migrations() -> list[tuple[int, str, str]]:
+def migrations(dialect: Dialect = "sqlite") -> list[tuple[int, str, str]]:
     """(number, file name, SQL) for every migration shipped with the package, in order."""
     found = []
-    for entry in resources.files("bot.store").joinpath("migrations").iterdir():
+    for entry in resources.files("bot.store").joinpath(*_FOLDERS[dialect]).iterdir():
         match = _MIGRATION_NAME.match(entry.name)
         if match:
             found.append((int(match.group(1)), entry.name, entry.read_text(encoding="utf-8")))
     return sorted(found)
 
 
-def latest_schema() -> int:
-    return max(number for number, _name, _sql in migrations())
+def latest_schema(dialect: Dialect = "sqlite") -> int:
+    return max(number for number, _name, _sql in migrations(dialect))
 
 
 def schema_version(conn: sqlite3.Connection, schema: str = "main") -> int:

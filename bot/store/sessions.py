@@ -1,13 +1,12 @@
-"""Live conversations in SQLite: one row each, and only while it lives."""
+"""Live conversations: one row each, and only while it lives."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-import aiosqlite
-
 from bot.engine.model import Session, Tracked
+from bot.store.dialect import Connection, as_datetime
 
 _COLUMNS = "state, locale, answers, return_to, messages, live_message_id, flags, updated_at"
 
@@ -23,30 +22,30 @@ def _session(chat_key: str, row: Any) -> Session:
         messages=Session.decode_messages(str(messages)),
         live_message_id=int(str(live_message_id)) if live_message_id is not None else None,
         flags=Session.decode_flags(str(flags)),
-        updated_at=datetime.fromisoformat(str(updated_at)),
+        updated_at=as_datetime(updated_at),
     )
 
 
 class SessionRows:
-    conn: aiosqlite.Connection
+    db: Connection
 
     async def load_session(self, chat_key: str) -> Session | None:
-        rows = await self.conn.execute_fetchall(
+        rows = await self.db.fetch(
             f"SELECT {_COLUMNS} FROM sessions WHERE chat_key = ?", (chat_key,)
         )
         return next((_session(chat_key, row) for row in rows), None)
 
     async def idle_sessions(self, cutoff: datetime, limit: int, key_prefix: str) -> list[Session]:
-        rows = await self.conn.execute_fetchall(
+        rows = await self.db.fetch(
             f"SELECT chat_key, {_COLUMNS} FROM sessions WHERE updated_at <= ?"
-            " AND substr(chat_key, 1, length(?)) = ? ORDER BY updated_at LIMIT ?",
-            (cutoff.isoformat(), key_prefix, key_prefix, limit),
+            " AND substr(chat_key, 1, ?) = ? ORDER BY updated_at LIMIT ?",
+            (cutoff.isoformat(), len(key_prefix), key_prefix, limit),
         )
         return [_session(str(row[0]), tuple(row)[1:]) for row in rows]
 
     async def save_session(self, session: Session, now: datetime) -> None:
         session.updated_at = now
-        await self.conn.execute(
+        await self.db.execute(
             f"INSERT INTO sessions (chat_key, {_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (chat_key) DO UPDATE SET state = excluded.state,"
             " locale = excluded.locale, answers = excluded.answers,"
@@ -75,7 +74,7 @@ class SessionRows:
         known = {m.message_id for m in session.messages}
         session.messages.extend(m for m in sent if m.message_id not in known)
         session.live_message_id = live_message_id
-        await self.conn.execute(
+        await self.db.execute(
             "UPDATE sessions SET messages = ?, live_message_id = ? WHERE chat_key = ?",
             (session.messages_json(), session.live_message_id, chat_key),
         )
@@ -83,10 +82,10 @@ class SessionRows:
 
     async def delete_session(self, chat_key: str, if_updated_at: datetime | None = None) -> bool:
         if if_updated_at is None:
-            cursor = await self.conn.execute("DELETE FROM sessions WHERE chat_key = ?", (chat_key,))
+            deleted = await self.db.execute("DELETE FROM sessions WHERE chat_key = ?", (chat_key,))
         else:
-            cursor = await self.conn.execute(
+            deleted = await self.db.execute(
                 "DELETE FROM sessions WHERE chat_key = ? AND updated_at = ?",
                 (chat_key, if_updated_at.isoformat()),
             )
-        return bool(cursor.rowcount)
+        return bool(deleted)

@@ -11,30 +11,44 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import aiosqlite
 
-from bot.store.admin import AdminRows
-from bot.store.directory import DirectoryRows
+from bot.store.dialect import Params
 from bot.store.interface import Transaction
 from bot.store.schema import migrate, schema_version
-from bot.store.sessions import SessionRows
-from bot.store.stats import CountRows
+from bot.store.transaction import SqlTransaction
 from bot.store.turns import Turns
-from bot.store.wipes import WipeRows
 
 BUSY_TIMEOUT_MS = 5000
 
 
-class SqliteTransaction(SessionRows, WipeRows, CountRows, DirectoryRows, AdminRows):
-    """Every table's statements, on one connection inside one transaction."""
+class SqliteConnection:
+    """The row code's statements on an aiosqlite connection, as they are written."""
 
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self.conn = conn
+
+    async def fetch(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
+        return [tuple(row) for row in await self.conn.execute_fetchall(sql, params)]
+
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        cursor = await self.conn.execute(sql, params)
+        return cursor.rowcount
+
+    async def execute_many(self, sql: str, rows: Iterable[Params]) -> None:
+        await self.conn.executemany(sql, rows)
+
+    async def insert(self, sql: str, params: Params) -> int:
+        cursor = await self.conn.execute(sql, params)
+        if cursor.lastrowid is None:  # cannot happen: an INSERT that did not fail made its row
+            raise RuntimeError("an INSERT made no row")
+        return cursor.lastrowid
 
 
 def _prepare(path: Path) -> int:
@@ -94,14 +108,14 @@ class SqliteStore:
         # No transaction: the questions asked this way are one statement each, and a
         # statement on its own sees everything committed before it.
         async with self._read_turn:
-            yield SqliteTransaction(self._reader)
+            yield SqlTransaction(SqliteConnection(self._reader))
 
     @asynccontextmanager
     async def _unit(self) -> AsyncIterator[Transaction]:
         conn = self._writer
         try:
             await conn.execute("BEGIN IMMEDIATE")
-            yield SqliteTransaction(conn)
+            yield SqlTransaction(SqliteConnection(conn))
             await conn.commit()
         except BaseException:
             # Also when cancelled: aiosqlite runs calls in order on its thread, so this comes
