@@ -10,14 +10,18 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import quote
 
+import psycopg
 import pytest
 from aiohttp import web
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
+from psycopg import sql
 
 from bot.app import Parts
 from bot.channels.web import web_chat_app
@@ -25,10 +29,18 @@ from bot.channels.web.pages import CSS_PATH
 from bot.conversation import Conversations
 from bot.ops.doctor import diagnose
 from bot.ops.findings import FAIL, OK, WARN, Finding
+from bot.ops.postgres_checks import server, transport
 from bot.web.server import Site, WebServer, health_app
-from tests.conftest import DIRECTORY, FLOWS, LOCALES, ROOT
+from tests.conftest import DIRECTORY, FLOWS, LOCALES, ROOT, Database
 from tests.fakebot import TOKEN, FakeBotApi
 from tests.test_ops_backup import make_live
+from tests.test_ops_postgres_backup import (
+    ON_POSTGRES,
+    PASSWORD,
+    make_live_postgres,
+    postgres_url,
+    schema_of,
+)
 
 Env = dict[str, str]
 SECRET = "f3b1c8e0d2a4469bb7e5c3a1d9f00e7c"
@@ -514,3 +526,215 @@ async def test_no_address_but_this_machine_is_asked(env: Env, serve: Serve) -> N
     await serve(health_app(lambda: True))
     found = await run_doctor({**env, "PATHWAYS_WEB_HOST": "192.0.2.7"}, online_checks=False)
     assert not any(re.search("Nothing listens|Answering|Something else", f.text) for f in found)
+
+
+# -- PostgreSQL ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def pg_env(env: Env, database: Database, tmp_path: Path) -> Env:
+    """A sound deployment on PostgreSQL: its address holds a password (trust authentication
+    never asks for it), and the SQLite file is nowhere."""
+    await make_live_postgres(database)
+    return {
+        **env,
+        "PATHWAYS_DATABASE_URL": postgres_url(database, password=PASSWORD),
+        "PATHWAYS_DB": str(tmp_path / "nowhere" / "pathways.db"),
+    }
+
+
+def shown(found: list[Finding]) -> str:
+    return "\n".join(line for f in found for line in f.lines())
+
+
+def in_schema(database: Database, *statements: str) -> None:
+    with psycopg.connect(database.location, autocommit=True) as conn:
+        for statement in statements:
+            conn.execute(statement)  # type: ignore[call-overload]
+
+
+@ON_POSTGRES
+async def test_a_sound_deployment_on_postgres_is_well(pg_env: Env) -> None:
+    found = await run_doctor(pg_env, online_checks=False)
+    assert only(found, FAIL) == []
+    assert [f.topic for f in only(found, WARN)] == ["directory"]
+    assert_caught(found, OK, "database", r"PostgreSQL 1\d\.\d+ answers at 127\.0\.0\.1:\d+")
+    assert_caught(found, OK, "database", r"The schema pathways_test_\w+ is up to date \(schema 5\)")
+    assert_caught(found, OK, "database", "may read and write Pathways' tables")
+    assert_caught(found, OK, "backup", r"pg_dump and pg_restore \d+ are here")
+    # The directory is read from PostgreSQL, never from a SQLite file.
+    assert_caught(found, WARN, "directory", r"services, in the database")
+    assert "nowhere" not in shown(found) and PASSWORD not in shown(found)
+
+
+@ON_POSTGRES
+def test_doctor_on_postgres_as_a_command_never_shows_the_password(pg_env: Env) -> None:
+    result = cli("doctor", "--offline", env=pg_env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert PASSWORD not in result.stdout + result.stderr
+    assert quote(PASSWORD, safe="") not in result.stdout + result.stderr
+
+
+@ON_POSTGRES
+async def test_a_database_out_of_reach(pg_env: Env, database: Database) -> None:
+    away = postgres_url(database, password=PASSWORD, port=free_port())
+    found = await run_doctor({**pg_env, "PATHWAYS_DATABASE_URL": away}, online_checks=False)
+    finding = assert_caught(found, FAIL, "database", r"Cannot connect to postgresql://.*:\*\*\*\*@")
+    assert "Connection refused" in finding.text and "firewall" in finding.fix
+    assert PASSWORD not in shown(found) and quote(PASSWORD, safe="") not in shown(found)
+
+
+def behind(database: Database) -> None:
+    in_schema(database, "UPDATE schema_version SET version = version - 1")
+
+
+def newer(database: Database) -> None:
+    in_schema(database, "UPDATE schema_version SET version = 999")
+
+
+def foreign(database: Database) -> None:
+    in_schema(database, "DROP TABLE services", "DROP TABLE schema_version")
+
+
+def broken_directory(database: Database) -> None:
+    in_schema(
+        database,
+        "UPDATE services SET data = jsonb_set(data::jsonb, '{hours}', "
+        "'\"Mnday 10:00-12:00\"')::text WHERE id = 'samaritans'",
+    )
+
+
+@pytest.mark.parametrize(
+    ("spoil", "status", "topic", "pattern"),
+    [
+        (behind, WARN, "database", r"is at schema 4; this Pathways is at 5\. `run` migrates it"),
+        (newer, FAIL, "database", r"last used by a newer Pathways \(schema 999"),
+        (foreign, FAIL, "database", "holds tables, but not a Pathways database"),
+        (broken_directory, FAIL, "directory", "directory in the database has problems"),
+    ],
+)
+@ON_POSTGRES
+async def test_postgres_schema_problems(
+    pg_env: Env,
+    database: Database,
+    spoil: Callable[[Database], None],
+    status: str,
+    topic: str,
+    pattern: str,
+) -> None:
+    spoil(database)
+    found = await run_doctor(pg_env, online_checks=False)
+    assert_caught(found, status, topic, pattern)
+
+
+@ON_POSTGRES
+async def test_an_empty_schema_and_one_that_does_not_exist(
+    pg_env: Env, database: Database, postgres_server: psycopg.Connection
+) -> None:
+    other = f"{schema_of(database)}_empty"
+    postgres_server.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(other)))
+    try:
+        empty = postgres_url(database, schema=other)
+        found = await run_doctor({**pg_env, "PATHWAYS_DATABASE_URL": empty}, online_checks=False)
+        assert_caught(found, OK, "database", "is empty: `run` creates the tables at start")
+        assert_caught(found, WARN, "directory", r"bundled \(copied into the database")
+        assert only(found, FAIL) == []
+    finally:
+        postgres_server.execute(sql.SQL("DROP SCHEMA {}").format(sql.Identifier(other)))
+    found = await run_doctor({**pg_env, "PATHWAYS_DATABASE_URL": empty}, online_checks=False)
+    finding = assert_caught(found, FAIL, "database", r"search_path \(.*_empty\) names none")
+    assert "CREATE SCHEMA" in finding.fix
+
+
+@pytest.fixture
+def role(postgres_server: psycopg.Connection) -> Iterator[str]:
+    """A role of its own, with no rights until a test grants them; gone afterwards."""
+    name = f"pathways_test_role_{uuid.uuid4().hex[:8]}"
+    postgres_server.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(name)))
+    try:
+        yield name
+    finally:
+        postgres_server.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(name)))
+        postgres_server.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(name)))
+
+
+def grant(database: Database, role: str, rights: str, on: str) -> None:
+    statement = sql.SQL("GRANT {} ON {} TO {}").format(
+        sql.SQL(rights),
+        sql.SQL(on).format(sql.Identifier(schema_of(database))),
+        sql.Identifier(role),
+    )
+    with psycopg.connect(database.location, autocommit=True) as conn:
+        conn.execute(statement)
+
+
+@ON_POSTGRES
+async def test_what_a_role_without_rights_is_told(
+    pg_env: Env, database: Database, role: str
+) -> None:
+    as_role = {**pg_env, "PATHWAYS_DATABASE_URL": postgres_url(database, user=role)}
+    found = await run_doctor(as_role, online_checks=False)
+    finding = assert_caught(found, FAIL, "database", "names none that exists and the role may use")
+    assert "GRANT USAGE" in finding.fix
+
+    grant(database, role, "USAGE", "SCHEMA {}")
+    grant(database, role, "SELECT", "ALL TABLES IN SCHEMA {}")
+    found = await run_doctor(as_role, online_checks=False)
+    finding = assert_caught(found, FAIL, "database", "lacks rights Pathways needs")
+    assert re.search(
+        r"needs: INSERT, UPDATE, DELETE on admin_sessions, .*, sessions\.$", finding.text
+    )
+    assert finding.fix.startswith("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA")
+    assert_caught(found, WARN, "database", "may not create tables .* a later upgrade would fail")
+    finding = assert_caught(found, WARN, "database", f"The role {role} does not own Pathways'")
+    assert "erased conversations stay in pending_wipes and sessions as dead rows" in finding.text
+    assert "OWNER TO" in finding.fix
+
+    grant(database, role, "SELECT, INSERT, UPDATE, DELETE", "ALL TABLES IN SCHEMA {}")
+    behind(database)
+    found = await run_doctor(as_role, online_checks=False)
+    finding = assert_caught(found, FAIL, "database", "may not create tables .* could not set up")
+    assert finding.fix.startswith("GRANT CREATE ON SCHEMA")
+    assert not [f for f in only(found, FAIL) if "lacks rights" in f.text]
+
+
+def test_the_servers_version_against_what_the_store_needs() -> None:
+    assert server(110022, "db.example.org", 5432, "pathways").status == FAIL
+    assert "needs 12 or newer" in server(110022, "db", 5432, "pathways").text
+    assert server(120000, "db", 5432, "pathways").status == OK
+    assert "PostgreSQL 18.1 answers at db:5432" in server(180001, "db", 5432, "pathways").text
+    assert "at /var/run/postgresql," in server(150020, "/var/run/postgresql", 5432, "p").text
+
+
+@pytest.mark.parametrize(
+    ("local", "sslmode", "encrypted", "status", "pattern"),
+    [
+        (True, "disable", False, None, ""),
+        (False, "prefer", False, FAIL, "is not encrypted"),
+        (False, "require", True, WARN, r"certificate is not checked \(sslmode=require\)"),
+        (False, "prefer", True, WARN, r"not checked \(sslmode=prefer\)"),
+        (False, "verify-ca", True, OK, "certificate checked"),
+        (False, "verify-full", True, OK, "certificate and name checked"),
+    ],
+)
+def test_a_connection_to_another_machine_must_be_encrypted(
+    local: bool, sslmode: str, encrypted: bool, status: str | None, pattern: str
+) -> None:
+    found = transport("db.example.org", local, sslmode, encrypted)
+    if status is None:
+        assert found == []
+        return
+    (finding,) = found
+    assert finding.status == status and re.search(pattern, finding.text)
+    if status != OK:
+        assert "sslmode=verify-full" in finding.fix
+
+
+@ON_POSTGRES
+async def test_backups_without_the_postgres_tools(
+    pg_env: Env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # where no pg_dump is
+    found = await run_doctor(pg_env, online_checks=False)
+    finding = assert_caught(found, WARN, "backup", "pg_dump and pg_restore not installed here")
+    assert "postgresql-client-" in finding.fix

@@ -9,6 +9,9 @@ backup's disk.
 A restore replaces the directory, editors, audit trail and anonymous figures in one
 transaction on the live database, so it can run while the bot runs (the bot waits a moment,
 then reloads the directory). Live conversations are kept as they are.
+
+On PostgreSQL (PATHWAYS_DATABASE_URL) the same rules are kept with PostgreSQL's own tools:
+`bot/ops/postgres_backup.py`.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ REQUIRED = frozenset({"sessions", "areas", "services", "directory_meta"})
 # Written into backups only: when it was taken, and whether conversations are in it.
 INFO_TABLE = "pathways_backup"
 NAME_PREFIX = "pathways-"
+SQLITE_SUFFIX = ".db"
 
 
 class BackupError(Exception):
@@ -173,22 +177,23 @@ def inspect(path: Path) -> Inspected:
         conn.close()
 
 
-def _target(target: Path, now: datetime) -> Path:
+def target_file(target: Path, now: datetime, suffix: str = SQLITE_SUFFIX) -> Path:
+    """The new file a backup goes to: `target` itself, or a dated file in the folder `target`."""
     if not target.is_dir():
         if target.exists():
             raise BackupError(f"{target} already exists. Choose a new name, or a folder.")
         if not target.parent.is_dir():
             raise BackupError(f"The folder {target.parent} does not exist. Create it first.")
         return target
-    return _unused(target, f"{NAME_PREFIX}{now.strftime('%Y%m%dT%H%M%SZ')}")
+    return _unused(target, f"{NAME_PREFIX}{now.strftime('%Y%m%dT%H%M%SZ')}", suffix)
 
 
-def _unused(folder: Path, stem: str) -> Path:
+def _unused(folder: Path, stem: str, suffix: str = SQLITE_SUFFIX) -> Path:
     """folder/stem.db, or stem-2.db and so on when that is taken."""
-    chosen, number = folder / f"{stem}.db", 1
+    chosen, number = folder / f"{stem}{suffix}", 1
     while chosen.exists():
         number += 1
-        chosen = folder / f"{stem}-{number}.db"
+        chosen = folder / f"{stem}-{number}{suffix}"
     return chosen
 
 
@@ -201,7 +206,7 @@ def backup(
 ) -> Inspected:
     """Snapshot the database at `db_path` into the file `target` (or a new file in the folder
     `target`), leaving live conversations out unless `sessions`. Never overwrites."""
-    chosen = _target(target, now)
+    chosen = target_file(target, now)
     memory = _in_memory(db_path)
     partial = chosen.with_name(chosen.name + ".partial")
     try:
@@ -237,9 +242,11 @@ def backup(
     )
 
 
-def prune(folder: Path, keep: int) -> list[Path]:
-    """Delete all but the newest `keep` backups this command wrote into `folder`."""
-    ours = sorted(folder.glob(f"{NAME_PREFIX}*.db"), key=lambda p: (p.stat().st_mtime, p.name))
+def prune(folder: Path, keep: int, suffix: str = SQLITE_SUFFIX) -> list[Path]:
+    """Delete all but the newest `keep` backups of one kind (SQLite's `.db`, or PostgreSQL's
+    `.dump`) this command wrote into `folder`. Those of the other kind are left alone: they
+    are the history from before a move between the two."""
+    ours = sorted(folder.glob(f"{NAME_PREFIX}*{suffix}"), key=lambda p: (p.stat().st_mtime, p.name))
     old = ours[: max(len(ours) - keep, 0)]
     for path in old:
         path.unlink()

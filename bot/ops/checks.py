@@ -1,5 +1,6 @@
 """The checks `doctor` makes without the Bot API: secrets, database, content, webhook, the web
-chat and the clock. Only the web chat's own port is asked, and only on this machine."""
+chat and the clock. Only the web chat's own port is asked, and only on this machine. The
+database here is the SQLite file; PostgreSQL's checks are in `postgres_checks.py`."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import ipaddress
 import os
 import sqlite3
 import stat
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -231,7 +233,13 @@ def stored(settings: Settings) -> DirectoryData | None:
         conn.close()
 
 
-def content(settings: Settings, today: date) -> list[Finding]:
+def content(
+    settings: Settings,
+    today: date,
+    read_stored: Callable[[], DirectoryData | None] | None = None,
+) -> list[Finding]:
+    """The bundled directory, the one in the database (`read_stored`: from PostgreSQL; by
+    default from the SQLite file), the flows on it, and the translations."""
     found: list[Finding] = []
     fix_directory = f"python -m bot directory validate {settings.directory_dir}"
     try:
@@ -247,7 +255,7 @@ def content(settings: Settings, today: date) -> list[Finding]:
             )
         )
     try:
-        data = stored(settings)
+        data = read_stored() if read_stored is not None else stored(settings)
         where = "in the database"
     except DirectoryError as exc:
         data = None
@@ -321,7 +329,7 @@ def translations(settings: Settings) -> list[Finding]:
 # -- webhook and clock -------------------------------------------------------------------------
 
 
-def _loopback(host: str) -> bool:
+def loopback(host: str) -> bool:
     if host == "localhost":
         return True
     try:
@@ -351,7 +359,7 @@ def webhook(settings: Settings) -> list[Finding]:
             )
         )
     host = url.hostname or ""
-    if _loopback(host) or _private(host):
+    if loopback(host) or _private(host):
         found.append(
             fail(
                 "webhook",
@@ -369,7 +377,7 @@ def webhook(settings: Settings) -> list[Finding]:
                 f"http://{hook.listen}:{hook.port}/{hook.path} (or make them the same).",
             )
         )
-    if not _loopback(hook.listen):
+    if not loopback(hook.listen):
         found.append(
             warn(
                 "webhook",
@@ -415,7 +423,7 @@ def web_chat(settings: Settings) -> list[Finding]:
     if web is None:
         return [ok("web chat", "Off: nothing served.")]
     found = [ok("web chat", f"Served at {chat_url(web)}, for the HTTPS proxy ({WEB_PROXY}).")]
-    if not _loopback(web.host):
+    if not loopback(web.host):
         found.append(
             warn(
                 "web chat",
@@ -453,7 +461,7 @@ def web_chat(settings: Settings) -> list[Finding]:
 
 def _probe_host(web: Web) -> str | None:
     """Where this machine reaches the web chat's port: None unless it is this machine's own."""
-    if _loopback(web.host):
+    if loopback(web.host):
         return web.host
     try:
         address = ipaddress.ip_address(web.host)

@@ -8,7 +8,7 @@ import logging
 import os
 import sqlite3
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from bot import logs
@@ -19,9 +19,11 @@ from bot.directory.index import DirectoryIndex
 from bot.engine.lint import directory_problems
 from bot.ops import backup as backups
 from bot.ops import doctor, show
+from bot.ops import postgres_backup as postgres_backups
 
 COMMANDS = frozenset({"config", "doctor", "backup", "restore"})
-OK, PROBLEMS, USAGE = 0, 1, 2
+# NOT_HERE: PostgreSQL's pg_dump or pg_restore is not installed; what to run instead is printed.
+OK, PROBLEMS, USAGE, NOT_HERE = 0, 1, 2, 3
 
 
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -37,20 +39,28 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     check = commands.add_parser(
         "doctor",
         help="check everything a deployment needs; exit 0 when nothing failed",
-        description="Check the settings, the token (and that Telegram answers), the database, "
-        "flows, directory, translations, webhook settings and the clock. Each problem comes "
-        "with its fix. Exit status 0 when nothing failed (warnings are advice).",
+        description="Check the settings, the token (and that Telegram answers), the database "
+        "(on PostgreSQL: the connection, its version and encryption, the migrations, the "
+        "role's rights and the backup tools), flows, directory, translations, webhook settings "
+        "and the clock. Each problem comes with its fix. Exit status 0 when nothing failed "
+        "(warnings are advice).",
     )
     check.add_argument("--offline", action="store_true", help="do not ask the Bot API")
     check.add_argument(
-        "--timeout", type=float, default=10.0, help="seconds to wait for the Bot API (10)"
+        "--timeout",
+        type=float,
+        default=10.0,
+        help="seconds to wait for the Bot API, and for PostgreSQL to answer (10)",
     )
 
     take = commands.add_parser(
         "backup",
         help="snapshot the database, even while the bot runs",
-        description="Write a consistent snapshot of the database (PATHWAYS_DB) to a new file. "
-        "Live conversations are left out unless --with-sessions.",
+        description="Write a consistent snapshot of the database to a new file: the SQLite "
+        "file PATHWAYS_DB, or with PATHWAYS_DATABASE_URL set, PostgreSQL's schema through "
+        "pg_dump (custom format, .dump). Live conversations are left out unless "
+        "--with-sessions. Exit status 3 when pg_dump is not installed: the command to run "
+        "instead is printed.",
     )
     take.add_argument("path", type=Path, help="a new file, or a folder for a dated file")
     take.add_argument(
@@ -67,7 +77,10 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="check a backup and put it back",
         description="Check a backup (integrity, schema version, directory) and put its "
         "directory, editors and audit trail back into the database, in one transaction. Live "
-        "conversations are kept as they are. The database as it was is saved beside it first.",
+        "conversations are kept as they are. The database as it was is saved beside it first. "
+        "With PATHWAYS_DATABASE_URL set: a pg_dump backup, through pg_restore, into an empty "
+        "schema only (stop every instance first); exit status 3 when pg_restore is not "
+        "installed, with the commands to run instead.",
     )
     back.add_argument("path", type=Path, help="the backup file")
     back.add_argument("--check", action="store_true", help="check the file only; change nothing")
@@ -102,9 +115,16 @@ def run(args: argparse.Namespace) -> int:
             print(line)
         return OK
     try:
+        if settings.database_url and args.command == "backup":
+            return _backup_postgres(settings, settings.database_url, args)
+        if settings.database_url:
+            return _restore_postgres(settings, settings.database_url, args)
         if args.command == "backup":
             return _backup(settings, args)
         return _restore(settings, args)
+    except postgres_backups.Unavailable as exc:
+        _err(str(exc))
+        return NOT_HERE
     except backups.BackupError as exc:
         _err(str(exc))
         return PROBLEMS
@@ -137,23 +157,60 @@ def _backup(settings: Settings, args: argparse.Namespace) -> int:
     return OK
 
 
+def _backup_postgres(settings: Settings, url: str, args: argparse.Namespace) -> int:
+    if args.keep is not None and not args.path.is_dir():
+        _err("--keep works with a folder: give the folder the backups go in.")
+        return USAGE
+    made = asyncio.run(
+        postgres_backups.backup(url, args.path, now=utc_now(), sessions=args.with_sessions)
+    )
+    print(f"Backed up the schema {made.schema} of {settings.database_shown} to {made.path}")
+    print(f"  {made.summary()}")
+    if made.left_out:
+        print(f"  left out: {', '.join(made.left_out)}")
+    if args.keep is not None:
+        removed = backups.prune(args.path, args.keep, postgres_backups.SUFFIX)
+        if removed:
+            print(f"Removed {len(removed)} older backup(s), keeping the newest {args.keep}.")
+    return OK
+
+
+def _flow_needs(settings: Settings) -> Callable[[DirectoryData], Iterable[str]]:
+    def flow_needs(data: DirectoryData) -> Iterable[str]:
+        spec = load_spec(settings.flows_dir)
+        return directory_problems(spec, DirectoryIndex(data.areas, data.services))
+
+    return flow_needs
+
+
+def _restore_postgres(settings: Settings, url: str, args: argparse.Namespace) -> int:
+    if args.check:
+        held = asyncio.run(postgres_backups.inspect(args.path))
+        print(f"{args.path} is a sound Pathways backup: {held.summary()}.")
+        return OK
+    restored = asyncio.run(
+        postgres_backups.restore(
+            url, args.path, sessions=args.with_sessions, check_directory=_flow_needs(settings)
+        )
+    )
+    counts = ", ".join(f"{n} {table}" for table, n in sorted(restored.tables.items()))
+    print(f"Restored {args.path} into {settings.database_shown}: {counts}.")
+    print("Start Pathways (every instance): it uses the restored database.")
+    return OK
+
+
 def _restore(settings: Settings, args: argparse.Namespace) -> int:
     held = backups.inspect(args.path)
     if args.check:
         print(f"{args.path} is a sound Pathways backup: {held.summary()}.")
         return OK
-
-    def flow_needs(data: DirectoryData) -> Iterable[str]:
-        spec = load_spec(settings.flows_dir)
-        return directory_problems(spec, DirectoryIndex(data.areas, data.services))
-
     restored = asyncio.run(
         backups.restore(
             args.path,
             settings.db_path,
             now=utc_now(),
             sessions=args.with_sessions,
-            check_directory=flow_needs,
+            check_directory=_flow_needs(settings),
         )
     )
     counts = ", ".join(f"{n} {table}" for table, n in sorted(restored.tables.items()))

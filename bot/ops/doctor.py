@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import TextIO
 
 from bot.config import ConfigError, read_source, settings_from
-from bot.ops import checks, online
+from bot.ops import checks, online, postgres_checks
 from bot.ops.findings import FAIL, WARN, Finding, fail, ok
 
 Clock = Callable[[], datetime]
@@ -43,8 +43,12 @@ async def diagnose(
         found.extend(await online.telegram(settings, wait, now()))
     elif settings.token:
         found.append(ok("telegram", "Not asked (--offline)."))
-    found.extend(checks.database(settings))
-    found.extend(checks.content(settings, now().date()))
+    if settings.database_url:
+        database, read_stored = await postgres_checks.database(settings, wait)
+    else:
+        database, read_stored = checks.database(settings), None
+    found.extend(database)
+    found.extend(checks.content(settings, now().date(), read_stored))
     found.extend(checks.webhook(settings))
     found.extend(checks.web_chat(settings))
     found.extend(await checks.web_chat_served(settings, wait))
