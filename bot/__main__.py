@@ -10,7 +10,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bot import logs
-from bot.app import StartupError, bundled_directory, open_pathways, typed_reader
+from bot.app import (
+    DatabaseUnavailable,
+    StartupError,
+    bundled_directory,
+    open_pathways,
+    typed_reader,
+)
 from bot.config import ConfigError, Settings, load_settings
 from bot.directory import cli as directory_cli
 from bot.engine.flows import FlowError, load_flows
@@ -187,6 +193,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         lang, start = getattr(args, "lang", None), getattr(args, "start", None)
         serve_web = args.command == "run"  # `console` is the terminal chat alone
         return asyncio.run(_console(settings, db_path, lang, start, serve_web))
+    except DatabaseUnavailable as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_PROBLEMS  # restarted by the service manager: the database may come back
     except (ConfigError, StartupError) as exc:
         print(exc, file=sys.stderr)
         return EXIT_USAGE

@@ -39,6 +39,11 @@ class StartupError(Exception):
     """Pathways cannot start. The message says what to fix."""
 
 
+class DatabaseUnavailable(StartupError):
+    """The database did not answer: worth trying again (a failover, a reboot), unlike a
+    mistake in the settings, so the service manager restarts Pathways on it."""
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -165,7 +170,9 @@ async def open_store(settings: Settings, db_path: Path | None = None) -> Store:
     the SQLite file (`db_path`, or PATHWAYS_DB)."""
     if not settings.database_url:
         return await SqliteStore.open(db_path or settings.db_path)
-    from psycopg import Error as PostgresError  # only where PostgreSQL is used
+    # Only where PostgreSQL is used.
+    from psycopg import Error as PostgresError
+    from psycopg import OperationalError as CannotConnect
 
     from bot.store.postgres import PostgresStore
 
@@ -174,7 +181,10 @@ async def open_store(settings: Settings, db_path: Path | None = None) -> Store:
     except PostgresError as exc:
         # libpq's words say what failed (the host, the user, the database); never the password.
         reason = RedactingFilter(settings.secrets()).redact(str(exc).strip())
-        raise StartupError(
+        # Not connecting (down, failing over, or refusing the login) is tried again by the
+        # service manager; an error once connected (no right to migrate, say) is a setting.
+        failure = DatabaseUnavailable if isinstance(exc, CannotConnect) else StartupError
+        raise failure(
             "Cannot open the PostgreSQL database PATHWAYS_DATABASE_URL names "
             f"({type(exc).__name__}): {reason}"
         ) from None

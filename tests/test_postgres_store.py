@@ -286,7 +286,7 @@ def test_a_conversation_on_postgresql_never_prints_the_password(
         assert conn.execute("SELECT count(*) FROM sessions").fetchone() == (1,)
 
     refused = run_console(address(database, PASSWORD, port=1), tmp_path, "")
-    assert refused.returncode != 0
+    assert refused.returncode == 1  # the service manager starts it again: the database may return
     assert "Cannot open the PostgreSQL database PATHWAYS_DATABASE_URL names" in refused.stderr
     assert PASSWORD not in refused.stdout + refused.stderr
 
