@@ -165,12 +165,21 @@ async def running_bot(
         yield Running(fake, app, channels[0], clock, sleeps)
     finally:
         fake.listen(None)
-        if app.updater is not None:
-            await app.updater.stop()
-        await app.stop()
-        await app.shutdown()
-        if app.post_shutdown is not None:
-            await app.post_shutdown(app)
+        # Stopping waits for every update being handled, and a handler waiting for an answer
+        # the fake holds back (`FakeBotApi.hold`) would wait out its read timeout: they go
+        # back first, whatever the test did.
+        fake.let_go()
+        try:
+            # A bound only, so that a bot that cannot stop fails its test rather than hangs it.
+            async with asyncio.timeout(PATIENCE):
+                if app.updater is not None:
+                    await app.updater.stop()
+                await app.stop()
+        finally:
+            if not app.running:  # else the updater could not stop: nothing more can be done
+                await app.shutdown()
+                if app.post_shutdown is not None:
+                    await app.post_shutdown(app)
 
 
 Check = Callable[[FakeBotApi], bool]

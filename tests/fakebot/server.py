@@ -248,6 +248,12 @@ class _Server(ThreadingHTTPServer):
     """A threading HTTP server that remembers its open connections so `stop` can cut them."""
 
     daemon_threads = True
+    # socketserver listens with a backlog of 5. The bot may open a hundred connections at once
+    # (a flood of typed messages, each dropped one deleted on its own); beyond the backlog the
+    # kernel drops their SYNs and the client resends them after 1, 3, 7, 15, 31, 63 s... so any
+    # request, a quick exit's included, could wait a minute or more to connect. Telegram
+    # accepts them at once; so does the fake.
+    request_queue_size = 1024
 
     def __init__(self, api: FakeBotApi) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
@@ -330,6 +336,11 @@ class FakeBotApi:
         self._faults: dict[str, deque[tuple[str, int]]] = {}
         self._removed: set[str] = set()
         self._responders: dict[str, Responder] = {}
+        # Answers held back (`hold`): methods whose next answer is held, how many are held
+        # now, and how many times they have been let go (each held answer waits for a change).
+        self._to_hold: set[str] = set()
+        self._held = 0
+        self._let_go = 0
         self._webhook_url = ""
         self._webhook_secret: str | None = None
         self._commands: dict[tuple[str, str], list[dict[str, Any]]] = {}
@@ -377,7 +388,8 @@ class FakeBotApi:
         return self
 
     def stop(self) -> None:
-        """Release held requests (long polls, "timeout" faults), then close everything."""
+        """Release held requests (long polls, "timeout" faults, held answers), then close
+        everything."""
         server, thread = self._server, self._thread
         if server is None:
             return
@@ -629,6 +641,28 @@ class FakeBotApi:
             queue = self._faults.setdefault(name, deque())
             queue.extend([(fault, retry_after)] * times)
 
+    def hold(self, method: str) -> None:
+        """Carry out the next valid call of `method` at once, but hold its answer until
+        `let_go` (or `stop`): a reply delivered, its answer not yet back. Over HTTP only: in
+        process, holding an answer would hold the bot's event loop too."""
+        name = self._require_method(method)
+        if self._listener is not None:
+            raise RuntimeError("answers are held over HTTP only (running_bot(in_process=False))")
+        with self._cond:
+            self._to_hold.add(name)
+
+    def let_go(self) -> None:
+        """Send every held answer (`hold`) back now."""
+        with self._cond:
+            self._let_go += 1
+            self._cond.notify_all()
+
+    @property
+    def held(self) -> int:
+        """How many answers are held back now (`hold`)."""
+        with self._cond:
+            return self._held
+
     def remove_method(self, name: str) -> None:
         """Answer `name` with 404 Not Found, like a server that does not have it."""
         with self._cond:
@@ -763,7 +797,28 @@ class FakeBotApi:
     def _answer(self, path: str, content_type: str, body: bytes) -> _Answer:
         """Answer one HTTP request: token, method, schema, faults, then the method itself."""
         query = urlsplit(path).query
-        return self._answer_raw(path, lambda: _read_params(content_type, body, query))
+        answer = self._answer_raw(path, lambda: _read_params(content_type, body, query))
+        self._hold_answer(path, answer)
+        return answer
+
+    def _hold_answer(self, path: str, answer: _Answer) -> None:
+        """Wait here, before answering, if this call's answer is to be held (`hold`)."""
+        method = self.schema.canonical(urlsplit(path).path.rstrip("/").rsplit("/", 1)[-1])
+        if isinstance(answer, _Dropped) or answer[0] != 200:
+            return  # only a call carried out is held
+        with self._cond:
+            if method not in self._to_hold:
+                return
+            self._to_hold.discard(method)
+            self._held += 1
+            self._cond.notify_all()
+            let_go = self._let_go
+            try:
+                while not self._stopping and self._let_go == let_go:
+                    self._cond.wait()
+            finally:
+                self._held -= 1
+                self._cond.notify_all()
 
     def _answer_raw(
         self, path: str, read: Callable[[], dict[str, object]], *, in_process: bool = False
