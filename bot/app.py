@@ -14,7 +14,7 @@ from pathlib import Path
 
 from bot.admin.service import Admin
 from bot.config import Settings
-from bot.conversation import Conversations
+from bot.conversation import Conversations, wipe_lease
 from bot.directory.files import read_folder
 from bot.directory.index import DirectoryIndex, LiveDirectory
 from bot.directory.start_codes import StartCode, read_start_codes
@@ -204,10 +204,15 @@ async def open_pathways(
         await store.close()
         raise
     idle_after = timedelta(minutes=settings.idle_minutes)
+    # Several instances may share the database: a wipe stays claimed by whoever does it
+    # for this long (`bot.conversation.wipe_lease`).
+    lease = wipe_lease(settings.sweep_seconds)
     return Pathways(
         store=store,
         parts=parts,
-        conversations=Conversations(parts.engine, store, clock, idle_after, parts.directory),
-        sweeper=Sweeper(store, clock, idle_after, settings.stats_days),
+        conversations=Conversations(
+            parts.engine, store, clock, idle_after, parts.directory, wipe_lease=lease
+        ),
+        sweeper=Sweeper(store, clock, idle_after, settings.stats_days, lease=lease),
         admin=Admin(store, parts.spec, settings.owner_ids, clock),
     )

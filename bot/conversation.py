@@ -4,10 +4,30 @@ Channels call `handle` with an event they have already made of what the person d
 words are read against `place`); they never touch the engine or the store directly, so the
 terminal chat and Telegram behave the same way. The conversation never calls back into a
 channel.
+
+Several instances of the bot may share one PostgreSQL database (a webhook behind a load
+balancer): any of them may be given any update. So that nothing depends on which one:
+
+- Each unit of work on a conversation takes the conversation's turn first
+  (`Transaction.lock_chat`, an advisory lock held until it commits), so one chat's steps run one
+  at a time across instances, each loading what the one before saved. Within one instance the
+  channel already keeps a chat's updates in order (Telegram's `PerChatUpdateProcessor`).
+- A channel may name the update a step comes from (`update_key`); it is recorded in the step's
+  own unit of work, so the same update delivered twice, to one instance or two, is stepped once:
+  the second gets `AlreadyHandled`, and sends nothing.
+- Messages a step deletes at once (a quick exit) are recorded as wipes claimed by this instance
+  for `wipe_lease`: other instances' sweeps leave them to it, and take them up only if it dies.
+- The directory is held in memory by each instance; every step first asks for the stored
+  directory's version (one indexed one-row read), and reloads when it changed. An edit made
+  through any instance is therefore seen by every step that begins after it was saved, on
+  every instance: sooner than the two seconds asked for, and with no timer to run and no
+  connection held open to LISTEN on. A reload swaps the index in whole (`LiveDirectory.replace`,
+  between two steps), and one reload at a time runs in an instance.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 from dataclasses import dataclass
@@ -23,6 +43,23 @@ from bot.store.interface import PendingWipe, Store, Transaction
 
 LONDON = ZoneInfo("Europe/London")
 log = logging.getLogger(__name__)
+
+# A claim on a wipe lasts two sweeps, and never less than this: long enough for one wipe's
+# Bot API calls, short enough that a wipe left by an instance that died is done soon after.
+MIN_WIPE_LEASE = timedelta(seconds=10)
+
+
+def wipe_lease(sweep_seconds: int) -> timedelta:
+    """How long an instance's claim on a wipe lasts, with a sweep every `sweep_seconds`: the
+    claim of one that died runs out within two sweeps, and the next sweep takes the wipe up."""
+    return max(timedelta(seconds=2 * sweep_seconds), MIN_WIPE_LEASE)
+
+
+DEFAULT_WIPE_LEASE = wipe_lease(30)  # with the default sweep, every 30 seconds
+
+
+class AlreadyHandled(Exception):
+    """The update was handled before (delivered twice): nothing was done for it again."""
 
 
 @dataclass(frozen=True)
@@ -76,22 +113,34 @@ class Conversations:
         clock: Clock,
         idle_after: timedelta,
         directory: LiveDirectory | None = None,
+        wipe_lease: timedelta = DEFAULT_WIPE_LEASE,
     ) -> None:
         self.engine = engine
         self.store = store
         self.clock = clock
         self.idle_after = idle_after
         self.directory = directory
+        self.wipe_lease = wipe_lease
+        self._reloading = asyncio.Lock()
 
     async def _refresh_directory(self) -> None:
-        """Pick up a directory changed by an import or an edit, before the step that uses it.
-        Asked before the step's own transaction, so the writer is not held for it."""
+        """Pick up a directory changed by an import or an edit (through this instance or any
+        other), before the step that uses it. Asked before the step's own transaction, so the
+        writer is not held for it."""
         if self.directory is None:
             return
         async with self.store.read() as tx:
-            stored = await tx.directory_version()
-            if stored == self.directory.version:
+            if await tx.directory_version() == self.directory.version:
                 return
+        # Steps that notice the change together wait for one reload, not one each.
+        async with self._reloading:
+            await self._reload_directory(self.directory)
+
+    async def _reload_directory(self, directory: LiveDirectory) -> None:
+        async with self.store.read() as tx:
+            stored = await tx.directory_version()
+            if stored == directory.version:
+                return  # reloaded while this one waited
             try:
                 data = await tx.load_directory()
             except DirectoryError as exc:
@@ -101,9 +150,9 @@ class Conversations:
                     "the stored directory has %d problem(s); kept the last good one",
                     len(exc.problems),
                 )
-                self.directory.version = stored
+                directory.version = stored
                 return
-        self.directory.replace(DirectoryIndex(data.areas, data.services), stored)
+        directory.replace(DirectoryIndex(data.areas, data.services), stored)
 
     def is_urgent(self, event: Event) -> bool:
         """A quick exit or "I'm in danger now": the ways out on every message, which go before
@@ -125,6 +174,7 @@ class Conversations:
         locale: str = "en",
         incoming: Tracked | None = None,
         note_once: str | None = None,
+        update_key: str | None = None,
     ) -> Outcome:
         """Apply `event` to the conversation `chat_key`.
 
@@ -132,20 +182,28 @@ class Conversations:
         its messages come back in `Outcome.wipe`. `locale` is used when a conversation begins.
         `incoming` is the person's own message, tracked so that a wipe removes it too.
         `note_once` names a one-off explanation: `Outcome.noted` says whether it is due now,
-        and it is recorded as given in the same transaction.
+        and it is recorded as given in the same transaction. `update_key` names the update
+        this step comes from: if it was handled before, `AlreadyHandled` is raised and nothing
+        changes. Wipes in the outcome are claimed for this caller to carry out.
         """
-        now = self.clock()
         pending: list[PendingWipe] = []
 
         async def wipe_later(tx: Transaction, messages: list[Tracked]) -> None:
-            wipe_id = await tx.add_wipe(chat_key, messages, now)
+            claimed = now + self.wipe_lease
+            wipe_id = await tx.add_wipe(chat_key, messages, now, claimed_until=claimed)
             if wipe_id is not None:
-                pending.append(PendingWipe(wipe_id, chat_key, tuple(messages), now))
+                pending.append(PendingWipe(wipe_id, chat_key, tuple(messages), now, claimed))
 
         cleared = False
         urgent = self.is_urgent(event)
         await self._refresh_directory()
         async with self.store.transaction(urgent) as tx:
+            await tx.lock_chat(chat_key)
+            # The time is read once the turn is ours, so steps of one chat are stamped in the
+            # order they ran, whichever instance ran them.
+            now = self.clock()
+            if update_key is not None and not await tx.mark_handled(update_key, now):
+                raise AlreadyHandled
             session = await tx.load_session(chat_key)
             if session is not None and self._idle(session, now):
                 await tx.delete_session(chat_key)
@@ -201,6 +259,7 @@ class Conversations:
         if before is None or outcome.ended or before.updated_at is None:
             return False
         async with self.store.transaction() as tx:
+            await tx.lock_chat(after.chat_key)
             current = await tx.load_session(after.chat_key)
             if current is None or current.updated_at != after.updated_at:
                 return False
@@ -219,6 +278,7 @@ class Conversations:
         recorded as a pending wipe instead, so they are deleted too. Returns False then.
         """
         async with self.store.transaction() as tx:
+            await tx.lock_chat(chat_key)  # else a step elsewhere could save over what is added
             if await tx.add_messages(chat_key, sent, live_message_id):
                 return True
             await tx.add_wipe(chat_key, sent, self.clock())
@@ -233,6 +293,7 @@ class Conversations:
         """Erase the conversation now (the person blocked the bot, or asked to be forgotten),
         with anything still waiting to be deleted: nothing can be deleted any more."""
         async with self.store.transaction() as tx:
+            await tx.lock_chat(chat_key)
             session = await tx.load_session(chat_key)
             await tx.delete_session(chat_key)
             await tx.forget_wipes(chat_key)

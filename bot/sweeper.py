@@ -8,6 +8,20 @@ failed before) is handed to the channel to carry out. The deadline comes from th
 Work is done in bounded batches, interleaved: a batch of idle conversations is ended, then the
 wipes due so far are carried out, then the next batch. However many chats were left idle
 across an outage, memory stays flat and the first deletion goes out at once.
+
+Several instances on one PostgreSQL database (a webhook behind a load balancer) each sweep, and
+share the work without doing any of it twice:
+
+- Wipes are claimed before they are carried out (`Transaction.claim_wipes`, `FOR UPDATE SKIP
+  LOCKED`), for `lease`: each sweep gets wipes nobody else holds. A wipe is begun only while at
+  least half its claim is left, so it is done before another instance could take it over; one
+  that fails, or whose claim is nearly out, is let go for the next sweep. The claim of an
+  instance killed halfway runs out, and another's sweep does the wipe: none is lost.
+- Idle conversations are read with their rows held (`take_idle_sessions`), so two sweeps end
+  different ones; each is ended only if its turn is free (`try_lock_chat`: a step under way on
+  another instance means it is not idle) and only if nothing happened since it was read, so
+  its messages go into exactly one wipe.
+- Deleting old figures and forgetting old handled updates are the same whoever does them.
 """
 
 from __future__ import annotations
@@ -19,14 +33,16 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from bot.conversation import london_day
+from bot.conversation import DEFAULT_WIPE_LEASE, london_day
 from bot.engine.context import Clock
 from bot.engine.model import Tracked
 from bot.store.interface import PendingWipe, Store
 
 log = logging.getLogger(__name__)
 
-BATCH = 100  # conversations ended, or wipes read, per transaction
+BATCH = 100  # conversations ended, or wipes claimed, per transaction
+# Telegram keeps an update for 24 hours: one handled before that cannot come again.
+HANDLED_KEPT = timedelta(days=1)
 # Hold one chat's turn (nothing else happens in it meanwhile); the channel provides it.
 ChatTurn = Callable[[str], contextlib.AbstractAsyncContextManager[None]]
 # Delete a wipe's messages from the chat; raising leaves it to be tried again next sweep.
@@ -60,12 +76,14 @@ class Sweeper:
         idle_after: timedelta,
         keep_figures_days: int,
         batch: int = BATCH,
+        lease: timedelta = DEFAULT_WIPE_LEASE,
     ) -> None:
         self.store = store
         self.clock = clock
         self.idle_after = idle_after
         self.keep_figures_days = keep_figures_days
         self.batch = batch
+        self.lease = lease  # how long a wipe is claimed for (`bot.conversation.wipe_lease`)
         self._running = asyncio.Lock()
 
     async def sweep(
@@ -78,11 +96,14 @@ class Sweeper:
             return None
         async with self._running:
             await self.purge_figures()
+            await self.purge_handled()
             wiped = failed = 0
-            # What was already due: wipes that failed before, farewells whose time has come.
+            # What was already due: wipes that failed before, farewells whose time has come,
+            # wipes an instance that died had claimed. Past `after_id`, so one that fails is
+            # not claimed again in this sweep.
             after_id = 0
-            while due := await self.due(after_id):
-                for pending in due:
+            while claimed := await self.claim(after_id):
+                for pending in claimed:
                     after_id = pending.id
                     done = await self._wipe(pending, key_prefix, carry_out, chat_turn)
                     wiped, failed = wiped + done, failed + (not done)
@@ -90,12 +111,12 @@ class Sweeper:
             # deleted before the next batch is read.
             ended = 0
             while True:
-                ended_now, wipes = await self._end_idle(key_prefix)
+                ended_now, wipes, more = await self._end_idle(key_prefix)
                 ended += ended_now
                 for pending in wipes:
                     done = await self._wipe(pending, key_prefix, carry_out, chat_turn)
                     wiped, failed = wiped + done, failed + (not done)
-                if ended_now < self.batch:
+                if not more:
                     return SweepReport(ended, wiped, failed)
 
     async def forget_idle(self, key_prefix: str) -> int:
@@ -105,11 +126,13 @@ class Sweeper:
         for, or hold up, a channel's sweep. Returns how many were forgotten."""
         forgotten = 0
         while True:
-            ended, wipes = await self._end_idle(key_prefix)
+            ended, wipes, more = await self._end_idle(key_prefix)
             forgotten += ended
             if wipes:  # never for the web chat; kept for a sweep that can carry them out
                 log.warning("idle conversations left %d wipes for a sweep", len(wipes))
-            if ended < self.batch:
+                for pending in wipes:
+                    await self.let_go(pending)
+            if not more:
                 return forgotten
 
     async def purge_figures(self) -> int:
@@ -118,28 +141,57 @@ class Sweeper:
         async with self.store.transaction() as tx:
             return await tx.purge_counts_before(first_kept)
 
-    async def _end_idle(self, key_prefix: str) -> tuple[int, list[PendingWipe]]:
+    async def purge_handled(self) -> int:
+        """Forget the updates handled more than a day ago."""
+        async with self.store.transaction() as tx:
+            return await tx.purge_handled_before(self.clock() - HANDLED_KEPT)
+
+    async def _end_idle(self, key_prefix: str) -> tuple[int, list[PendingWipe], bool]:
         """End one batch of idle conversations, unless the person came back meanwhile: their
-        messages become pending wipes in the same transaction. Returns how many ended, and
-        the wipes made."""
+        messages become pending wipes in the same transaction, claimed by this sweep. Returns
+        how many ended, the wipes made, and whether more may be left (a full batch was read
+        and some of it ended: what was passed over is left for the next sweep)."""
         now = self.clock()
         ended, wipes = 0, []
         async with self.store.transaction() as tx:
-            for session in await tx.idle_sessions(now - self.idle_after, self.batch, key_prefix):
+            idle = await tx.take_idle_sessions(now - self.idle_after, self.batch, key_prefix)
+            for session in idle:
                 key = session.chat_key
+                if not await tx.try_lock_chat(key):
+                    continue  # a step of it is under way on another instance: not idle
                 if await tx.delete_session(key, if_updated_at=session.updated_at):
                     ended += 1
-                    wipe_id = await tx.add_wipe(key, session.messages, now)
+                    claimed = now + self.lease
+                    wipe_id = await tx.add_wipe(key, session.messages, now, claimed)
                     if wipe_id is not None:
-                        wipes.append(PendingWipe(wipe_id, key, tuple(session.messages), now))
+                        messages = tuple(session.messages)
+                        wipes.append(PendingWipe(wipe_id, key, messages, now, claimed))
         if ended:
             await self.store.scrub()
-        return ended, wipes
+        return ended, wipes, ended > 0 and len(idle) >= self.batch
 
-    async def due(self, after_id: int = 0) -> list[PendingWipe]:
-        """Up to a batch of wipes due now, with ids above `after_id`."""
-        async with self.store.read() as tx:
-            return await tx.due_wipes(self.clock(), self.batch, after_id)
+    async def claim(self, after_id: int = 0) -> list[PendingWipe]:
+        """Claim up to a batch of wipes due now, with ids above `after_id`, that no other
+        sweep holds."""
+        now = self.clock()
+        async with self.store.transaction() as tx:
+            return await tx.claim_wipes(now, now + self.lease, self.batch, after_id)
+
+    def _time_left(self, pending: PendingWipe) -> bool:
+        """Enough of the claim is left to do the wipe before another instance could take it."""
+        if pending.claimed_until is None:
+            return True
+        return pending.claimed_until - self.clock() >= self.lease / 2
+
+    async def let_go(self, *claimed: PendingWipe) -> None:
+        """These wipes could not be done now: give their claims up, so the next sweep (any
+        instance's) takes them at once. If even that fails, the claims run out by themselves."""
+        try:
+            async with self.store.transaction() as tx:
+                for pending in claimed:
+                    await tx.release_wipe(pending)
+        except Exception as exc:
+            log.warning("a wipe's claim will run out instead: %s", type(exc).__name__)
 
     async def _wipe(
         self, pending: PendingWipe, key_prefix: str, carry_out: CarryOut, chat_turn: ChatTurn
@@ -152,14 +204,19 @@ class Sweeper:
                 return True
             async with chat_turn(pending.chat_key):
                 # While this waited for the chat's turn, an exit may have carried it out (and
-                # its id may already be a newer wipe's): then there is nothing left to do.
+                # its id may already be a newer wipe's), or the claim run out and another
+                # instance taken it: then it is not this sweep's to do.
                 async with self.store.read() as tx:
                     waiting = await tx.wipe_waiting(pending)
+                if waiting and not self._time_left(pending):
+                    await self.let_go(pending)
+                    return False
                 if waiting:
                     await carry_out(pending)
                     await self.done(pending)
         except Exception as exc:
             log.warning("a wipe will be tried again: %s", type(exc).__name__)
+            await self.let_go(pending)
             return False
         return True
 

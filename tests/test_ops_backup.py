@@ -158,7 +158,7 @@ def test_backup_as_a_command(live: Path, vault: Path) -> None:
     for _ in range(3):
         result = cli("backup", str(vault), "--keep", "2", db=live)
         assert result.returncode == 0, result.stderr
-    assert "left out: admin_sessions, pending_wipes, sessions" in result.stdout
+    assert "left out: admin_sessions, handled_updates, pending_wipes, sessions" in result.stdout
     assert len(list(vault.glob("pathways-*.db"))) == 2
     missing = cli("backup", str(vault), db=live.with_name("nothing.db"))
     assert missing.returncode == 1
@@ -309,7 +309,8 @@ async def test_a_running_bot_uses_the_restored_directory(
     )
     result = cli("restore", str(made), db=live)  # another process, same database file
     assert result.returncode == 0, result.stderr
-    assert "kept as they were: admin_sessions, pending_wipes, sessions" in result.stdout
+    kept = "kept as they were: admin_sessions, handled_updates, pending_wipes, sessions"
+    assert kept in result.stdout
     await chat.handle("c", Event.start())
     await database.close()
     service = parts.directory.service("samaritans")

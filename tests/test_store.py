@@ -363,3 +363,89 @@ async def test_editors_and_where_they_are_in_the_admin_chat(db: AnyStore) -> Non
         await tx.save_admin_session(5, "menu", {}, NOW)
         await tx.end_admin_session(5)
         assert await tx.load_admin_session(5) is None
+
+
+# -- several instances on one database: what each unit of work does alone -------------------------
+# (Two stores at once on one PostgreSQL database: tests/test_instances.py.)
+
+
+async def test_a_conversations_turn_is_granted_when_nobody_holds_it(db: AnyStore) -> None:
+    async with db.transaction() as tx:
+        await tx.lock_chat("tg:1")
+        assert await tx.try_lock_chat("tg:2")
+        assert await tx.try_lock_chat("tg:1")  # already this unit of work's own
+        await tx.save_session(session("tg:1"), NOW)
+    async with db.transaction() as tx:  # and let go when the unit of work ended
+        assert await tx.try_lock_chat("tg:1")
+
+
+async def test_an_update_is_handled_once_and_forgotten_after_its_hour_has_passed(
+    db: AnyStore,
+) -> None:
+    at = NOW.replace(minute=37, second=12, microsecond=5)
+    async with db.transaction() as tx:
+        assert await tx.mark_handled("tg:1:100", at)
+        assert not await tx.mark_handled("tg:1:100", at + timedelta(minutes=5))
+        assert await tx.mark_handled("tg:2:100", at)  # another bot's update of the same number
+    with pytest.raises(RuntimeError):
+        async with db.transaction() as tx:
+            assert await tx.mark_handled("tg:1:101", at)
+            raise RuntimeError("the step failed")
+    async with db.transaction() as tx:
+        assert await tx.mark_handled("tg:1:101", at)  # not recorded by the step that failed
+    async with db.transaction() as tx:
+        assert await tx.purge_handled_before(NOW) == 0
+        # Kept as the hour only (10:00, not 10:37:12): nothing says when anyone acted.
+        assert await tx.purge_handled_before(NOW + timedelta(microseconds=1)) == 3
+        assert await tx.mark_handled("tg:1:100", at)
+
+
+async def test_wipes_are_claimed_once_until_the_claim_runs_out(db: AnyStore) -> None:
+    lease = timedelta(minutes=1)
+    async with db.transaction() as tx:
+        ids = [await tx.add_wipe(f"tg:{n}", [Tracked(n + 1, 1)], NOW) for n in range(4)]
+        held = await tx.add_wipe("tg:held", [Tracked(9, 1)], NOW, claimed_until=NOW + lease)
+        await tx.add_wipe("tg:later", [Tracked(99, 1)], NOW + timedelta(hours=1))
+    async with db.transaction() as tx:
+        first = await tx.claim_wipes(NOW, NOW + lease, 3)
+    async with db.transaction() as tx:
+        rest = await tx.claim_wipes(NOW, NOW + lease, 10)
+        assert await tx.claim_wipes(NOW, NOW + lease, 10) == []
+    assert [w.id for w in first] == ids[:3] and [w.id for w in rest] == ids[3:]
+    assert {w.claimed_until for w in [*first, *rest]} == {NOW + lease}
+    async with db.read() as tx:
+        assert all([await tx.wipe_waiting(w) for w in first])
+        # Read before it was claimed: not this claim's to carry out.
+        assert not await tx.wipe_waiting(dataclasses.replace(first[0], claimed_until=None))
+    # An instance that claimed them died: once the claims run out, anyone may take them.
+    later = NOW + lease
+    async with db.transaction() as tx:
+        again = await tx.claim_wipes(later, later + lease, 10, after_id=ids[0])
+    assert [w.id for w in again] == [*ids[1:], held]
+    async with db.read() as tx:
+        assert not await tx.wipe_waiting(rest[0])  # the first claim is no longer good
+
+
+async def test_a_claim_given_up_is_taken_by_the_next_sweep(db: AnyStore) -> None:
+    lease = timedelta(minutes=1)
+    async with db.transaction() as tx:
+        await tx.add_wipe("tg:1", [Tracked(1, 1)], NOW)
+        (claimed,) = await tx.claim_wipes(NOW, NOW + lease, 10)
+    stale = dataclasses.replace(claimed, claimed_until=NOW + timedelta(seconds=1))
+    async with db.transaction() as tx:
+        await tx.release_wipe(stale)  # not the claim it holds: nothing changes
+        assert await tx.claim_wipes(NOW, NOW + lease, 10) == []
+        await tx.release_wipe(claimed)
+        (taken,) = await tx.claim_wipes(NOW, NOW + 2 * lease, 10)
+    assert taken.id == claimed.id and taken.claimed_until == NOW + 2 * lease
+
+
+async def test_idle_conversations_taken_to_end_are_the_idle_ones(db: AnyStore) -> None:
+    async with db.transaction() as tx:
+        for n in range(4):
+            await tx.save_session(session(f"tg:{n}"), NOW - timedelta(minutes=30 - n))
+        await tx.save_session(session("tg:fresh"), NOW)
+        await tx.save_session(session("console"), NOW - timedelta(hours=1))
+    async with db.transaction() as tx:
+        taken = await tx.take_idle_sessions(NOW - timedelta(minutes=15), 3, "tg:")
+    assert [s.chat_key for s in taken] == ["tg:0", "tg:1", "tg:2"]

@@ -1,5 +1,6 @@
 """The sweeper: idle conversations ended and their messages deleted, in bounded batches that
-interleave, one failure never stopping the rest, one channel's conversations at a time."""
+interleave, one failure never stopping the rest, one channel's conversations at a time; and
+several instances' sweeps on one database sharing the work, none of it done twice or lost."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ import pytest
 
 from bot.engine.model import Session, Tracked
 from bot.store.interface import PendingWipe
-from bot.sweeper import Sweeper
-from tests.conftest import AnyStore, FakeClock
+from bot.sweeper import HANDLED_KEPT, CarryOut, Sweeper
+from tests.conftest import AnyStore, Database, FakeClock
 
 pytestmark = pytest.mark.every_store
 
@@ -134,3 +135,123 @@ async def test_old_figures_are_purged(db: AnyStore, clock: FakeClock) -> None:
         await tx.add_counts(clock().date(), [("route", "me")])
     sweeper = Sweeper(db, clock, IDLE, keep_figures_days=730)
     assert await sweeper.purge_figures() == 1
+
+
+async def test_updates_handled_more_than_a_day_ago_are_forgotten(
+    db: AnyStore, clock: FakeClock
+) -> None:
+    async with db.transaction() as tx:
+        await tx.mark_handled("tg:1:1", clock() - HANDLED_KEPT - timedelta(hours=1))
+        await tx.mark_handled("tg:1:2", clock() - timedelta(hours=1))
+    sweeper = Sweeper(db, clock, IDLE, keep_figures_days=730)
+    await sweeper.sweep("tg:", accept_all)
+    async with db.transaction() as tx:
+        assert not await tx.mark_handled("tg:1:2", clock())  # still remembered
+        assert await tx.mark_handled("tg:1:1", clock())  # forgotten
+
+
+async def accept_all(_pending: PendingWipe) -> None:
+    pass
+
+
+# -- several instances on one database -------------------------------------------------------
+
+
+LEASE = timedelta(minutes=1)
+
+
+class Killed(BaseException):
+    """The process died: nothing of it runs any more, not even its error handling."""
+
+
+async def test_two_instances_sweeping_at_once_share_the_work_and_do_each_wipe_once(
+    database: Database, clock: FakeClock
+) -> None:
+    stores = [await database.open(), await database.open()]  # two instances, one database
+    try:
+        await leave_idle(stores[0], clock, 30)
+        async with stores[0].transaction() as tx:
+            for n in range(30, 50):  # due wipes too: farewells, and wipes that failed before
+                await tx.add_wipe(f"tg:{n}", [Tracked(n * 10 + 1, 1)], clock())
+        carried: list[tuple[int, str]] = []
+
+        def carry_out(instance: int) -> CarryOut:
+            async def carry(pending: PendingWipe) -> None:
+                carried.append((instance, pending.chat_key))
+                await asyncio.sleep(0)  # let the other sweep run meanwhile
+
+            return carry
+
+        sweepers = [Sweeper(s, clock, IDLE, 730, batch=4, lease=LEASE) for s in stores]
+        reports = await asyncio.gather(
+            *(sweeper.sweep("tg:", carry_out(n)) for n, sweeper in enumerate(sweepers))
+        )
+        assert all(r is not None and r.failed == 0 for r in reports)
+        assert sum(r.ended for r in reports if r is not None) == 30
+        chats = [key for _instance, key in carried]
+        assert sorted(chats) == sorted(f"tg:{n}" for n in range(50))  # each once
+        assert await stored(stores[0]) == (0, 0)
+    finally:
+        for store in stores:
+            await store.close()
+
+
+async def test_a_wipe_claimed_by_an_instance_that_died_is_done_once_its_claim_runs_out(
+    database: Database, clock: FakeClock
+) -> None:
+    died, alive = await database.open(), await database.open()
+    try:
+        await leave_idle(died, clock, 1)
+        claimed: list[PendingWipe] = []
+
+        async def killed(pending: PendingWipe) -> None:
+            claimed.append(pending)
+            raise Killed  # as kill -9 would, halfway through deleting
+
+        # The instance that died had ended the conversation and claimed its wipe.
+        with pytest.raises(Killed):
+            await Sweeper(died, clock, IDLE, 730, lease=LEASE).sweep("tg:", killed)
+        await died.close()
+        seen: list[PendingWipe] = []
+
+        async def carry_out(pending: PendingWipe) -> None:
+            seen.append(pending)
+
+        sweeper = Sweeper(alive, clock, IDLE, 730, lease=LEASE)
+        report = await sweeper.sweep("tg:", carry_out)
+        assert report is not None and report.wiped == 0 and seen == []  # still claimed
+        clock.advance(seconds=LEASE.total_seconds())
+        report = await sweeper.sweep("tg:", carry_out)
+        assert report is not None and report.wiped == 1
+        assert [p.id for p in seen] == [claimed[0].id]
+        assert seen[0].messages == claimed[0].messages
+        assert await stored(alive) == (0, 0)
+    finally:
+        await alive.close()
+
+
+async def test_a_wipe_is_not_begun_with_too_little_of_its_claim_left(
+    database: Database, clock: FakeClock
+) -> None:
+    stores = [await database.open(), await database.open()]
+    try:
+        async with stores[0].transaction() as tx:
+            for n in range(2):
+                await tx.add_wipe(f"tg:{n}", [Tracked(n + 1, 1)], clock())
+        carried: list[str] = []
+
+        async def slow_network(pending: PendingWipe) -> None:
+            carried.append(pending.chat_key)
+            clock.advance(seconds=LEASE.total_seconds() * 0.6)  # the first took a while
+
+        first = Sweeper(stores[0], clock, IDLE, 730, lease=LEASE)
+        report = await first.sweep("tg:", slow_network)
+        assert report is not None and (report.wiped, report.failed) == (1, 1)
+        assert carried == ["tg:0"]
+        # Let go at once rather than left to run out: another instance takes it now.
+        other = Sweeper(stores[1], clock, IDLE, 730, lease=LEASE)
+        report = await other.sweep("tg:", slow_network)
+        assert report is not None and report.wiped == 1 and carried == ["tg:0", "tg:1"]
+    finally:
+        for store in stores:
+            await store.close()

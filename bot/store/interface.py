@@ -26,12 +26,14 @@ COUNT_KINDS = ("route", "need", "area", "service", "start_code")
 
 @dataclass(frozen=True)
 class PendingWipe:
-    """Messages that must still be deleted from a chat, once `due_at` has passed."""
+    """Messages that must still be deleted from a chat, once `due_at` has passed; claimed until
+    `claimed_until` by whoever is carrying it out (None: by nobody)."""
 
     id: int
     chat_key: str
     messages: tuple[Tracked, ...]
     due_at: datetime
+    claimed_until: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,15 @@ class Transaction(Protocol):
     """One unit of work. Opened by `Store.transaction()` (may write) or `Store.read()`."""
 
     # -- conversations ---------------------------------------------------------------------
+    async def lock_chat(self, chat_key: str) -> None:
+        """Wait for the conversation's turn, and hold it until this unit of work ends: among
+        several instances on one database, one chat's steps run one at a time, each seeing the
+        last. Called first, before anything else is read or written (a no-op on SQLite, whose
+        one process already runs units of work that may write one at a time)."""
+
+    async def try_lock_chat(self, chat_key: str) -> bool:
+        """Take the conversation's turn only if nobody holds it (a step under way elsewhere)."""
+
     async def load_session(self, chat_key: str) -> Session | None: ...
 
     async def save_session(self, session: Session, now: datetime) -> None:
@@ -83,19 +94,51 @@ class Transaction(Protocol):
         """At most `limit` sessions whose key starts with `key_prefix` (one channel's), last
         active at or before `cutoff`, oldest first."""
 
+    async def take_idle_sessions(
+        self, cutoff: datetime, limit: int, key_prefix: str
+    ) -> list[Session]:
+        """As `idle_sessions`, each row held until this unit of work ends, passing over rows
+        another unit of work holds (another instance's sweep, a step being saved): sweeps of
+        several instances end different conversations."""
+
+    # -- updates already handled -------------------------------------------------------------
+    async def mark_handled(self, update_key: str, now: datetime) -> bool:
+        """Record that the update `update_key` is handled in this unit of work. False when it
+        was already (delivered twice): then nothing more should be done for it."""
+
+    async def purge_handled_before(self, cutoff: datetime) -> int:
+        """Forget the updates handled before `cutoff`; how many."""
+
     # -- messages still to delete ----------------------------------------------------------
     async def add_wipe(
-        self, chat_key: str, messages: list[Tracked], due_at: datetime
+        self,
+        chat_key: str,
+        messages: list[Tracked],
+        due_at: datetime,
+        claimed_until: datetime | None = None,
     ) -> int | None:
-        """Record messages to delete at `due_at`. None when there is nothing to delete."""
+        """Record messages to delete at `due_at`, claimed until `claimed_until` by whoever
+        records them to carry them out themselves. None when there is nothing to delete."""
 
     async def due_wipes(self, now: datetime, limit: int, after_id: int = 0) -> list[PendingWipe]:
-        """At most `limit` wipes due at `now` with ids above `after_id`, in id order."""
+        """At most `limit` wipes due at `now` with ids above `after_id`, in id order, claimed
+        or not."""
+
+    async def claim_wipes(
+        self, now: datetime, until: datetime, limit: int, after_id: int = 0
+    ) -> list[PendingWipe]:
+        """Claim, until `until`, at most `limit` wipes due at `now` with ids above `after_id`
+        that nobody has claimed (or whose claim ran out), in id order. Several instances
+        claiming at once each get different ones, without waiting for each other."""
+
+    async def release_wipe(self, pending: PendingWipe) -> None:
+        """Give up a claim (the wipe failed, or there is no time left to do it), if it is
+        still this one: the next sweep, anyone's, may take it."""
 
     async def wipe_done(self, wipe_id: int) -> None: ...
 
     async def wipe_waiting(self, pending: PendingWipe) -> bool:
-        """Is this wipe still waiting, exactly as it was read?"""
+        """Is this wipe still waiting, exactly as it was read (claim included)?"""
 
     async def take_wipes(self, chat_key: str) -> list[Tracked]:
         """Every message still waiting to be deleted in this chat, removed from the list."""

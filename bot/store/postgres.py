@@ -25,7 +25,9 @@ connections:
   what was committed when it runs and never waits behind a writer (PostgreSQL's MVCC).
 
 Each unit of work takes a connection from a pool and gives it back, so several instances can
-later share one database (with advisory locks, `bot/store/advisory.py`).
+share one database: a conversation's steps take turns among them through a transaction-level
+advisory lock (`Transaction.lock_chat`), and sweeps share out wipes and idle conversations with
+`FOR UPDATE SKIP LOCKED` (`bot/store/wipes.py`, `bot/store/sessions.py`).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from psycopg import AsyncConnection
 from psycopg.conninfo import make_conninfo
 from psycopg_pool import AsyncConnectionPool
 
+from bot.store.advisory import current_schema, key_for
 from bot.store.dialect import Params
 from bot.store.interface import Transaction
 from bot.store.postgres_schema import migrate, schema_version
@@ -61,10 +64,25 @@ def _placeholders(sql: str) -> str:
 
 
 class PostgresConnection:
-    """The row code's statements on a psycopg connection."""
+    """The row code's statements on a psycopg connection. `schema`: where its tables are, so
+    that deployments (or tests) sharing a database in schemas of their own never share a lock."""
 
-    def __init__(self, conn: AsyncConnection[Any]) -> None:
+    skip_locked = " FOR UPDATE SKIP LOCKED"
+
+    def __init__(self, conn: AsyncConnection[Any], schema: str = "") -> None:
         self.conn = conn
+        self.schema = schema
+
+    async def lock(self, name: str, wait: bool = True) -> bool:
+        # A transaction-level advisory lock: let go by COMMIT or ROLLBACK, or when a killed
+        # instance's connection closes, so nothing is ever left holding one.
+        key = key_for(name, self.schema)
+        if wait:
+            await self.conn.execute("SELECT pg_advisory_xact_lock(%s)", (key,))
+            return True
+        cursor = await self.conn.execute("SELECT pg_try_advisory_xact_lock(%s)", (key,))
+        row = await cursor.fetchone()
+        return bool(row and row[0])
 
     async def fetch(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
         cursor = await self.conn.execute(_placeholders(sql), params)
@@ -91,9 +109,12 @@ async def _read_only(conn: AsyncConnection[Any]) -> None:
 
 
 class PostgresStore:
-    def __init__(self, writer: AsyncConnectionPool, reader: AsyncConnectionPool) -> None:
+    def __init__(
+        self, writer: AsyncConnectionPool, reader: AsyncConnectionPool, schema: str = ""
+    ) -> None:
         self._writer = writer
         self._reader = reader
+        self._schema = schema
         self._write_turns = Turns()
         self._scrub_turns = Turns()
 
@@ -107,6 +128,7 @@ class PostgresStore:
         # when the server cannot be reached; and closing it lets go of the migration lock.
         async with await AsyncConnection.connect(conninfo, autocommit=True) as conn:
             await migrate(conn)
+            schema = await current_schema(conn)  # the same for every connection of the address
         pools = (
             # Units of work take turns: one connection, and one for a scrub beside it.
             _pool(conninfo, "pathways-writer", max_size=2),
@@ -119,7 +141,7 @@ class PostgresStore:
             for pool in pools:
                 await pool.close()
             raise
-        return cls(*pools)
+        return cls(*pools, schema=schema)
 
     @asynccontextmanager
     async def transaction(self, urgent: bool = False) -> AsyncIterator[Transaction]:
@@ -128,14 +150,14 @@ class PostgresStore:
             self._writer.connection() as conn,
             conn.transaction(),
         ):
-            yield SqlTransaction(PostgresConnection(conn))
+            yield SqlTransaction(PostgresConnection(conn, self._schema))
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[Transaction]:
         # No transaction, as on SQLite: the questions asked this way are one statement each,
         # and a statement on its own sees everything committed before it.
         async with self._reader.connection() as conn:
-            yield SqlTransaction(PostgresConnection(conn))
+            yield SqlTransaction(PostgresConnection(conn, self._schema))
 
     async def scrub(self, urgent: bool = False) -> None:
         """Vacuum the conversation tables, so that erased rows are gone from them and from their

@@ -9,6 +9,7 @@ from bot.engine.model import Session, Tracked
 from bot.store.dialect import Connection, as_datetime
 
 _COLUMNS = "state, locale, answers, return_to, messages, live_message_id, flags, updated_at"
+CHAT_LOCK = "pathways.chat"  # the name of a conversation's turn, with its key after a colon
 
 
 def _session(chat_key: str, row: Any) -> Session:
@@ -29,6 +30,12 @@ def _session(chat_key: str, row: Any) -> Session:
 class SessionRows:
     db: Connection
 
+    async def lock_chat(self, chat_key: str) -> None:
+        await self.db.lock(f"{CHAT_LOCK}:{chat_key}")
+
+    async def try_lock_chat(self, chat_key: str) -> bool:
+        return await self.db.lock(f"{CHAT_LOCK}:{chat_key}", wait=False)
+
     async def load_session(self, chat_key: str) -> Session | None:
         rows = await self.db.fetch(
             f"SELECT {_COLUMNS} FROM sessions WHERE chat_key = ?", (chat_key,)
@@ -36,9 +43,19 @@ class SessionRows:
         return next((_session(chat_key, row) for row in rows), None)
 
     async def idle_sessions(self, cutoff: datetime, limit: int, key_prefix: str) -> list[Session]:
+        return await self._idle(cutoff, limit, key_prefix, "")
+
+    async def take_idle_sessions(
+        self, cutoff: datetime, limit: int, key_prefix: str
+    ) -> list[Session]:
+        return await self._idle(cutoff, limit, key_prefix, self.db.skip_locked)
+
+    async def _idle(
+        self, cutoff: datetime, limit: int, key_prefix: str, locking: str
+    ) -> list[Session]:
         rows = await self.db.fetch(
             f"SELECT chat_key, {_COLUMNS} FROM sessions WHERE updated_at <= ?"
-            " AND substr(chat_key, 1, ?) = ? ORDER BY updated_at LIMIT ?",
+            f" AND substr(chat_key, 1, ?) = ? ORDER BY updated_at LIMIT ?{locking}",
             (cutoff.isoformat(), len(key_prefix), key_prefix, limit),
         )
         return [_session(str(row[0]), tuple(row)[1:]) for row in rows]

@@ -31,8 +31,15 @@ BUSY_TIMEOUT_MS = 5000
 class SqliteConnection:
     """The row code's statements on an aiosqlite connection, as they are written."""
 
+    skip_locked = ""  # one writer at a time: nobody else can be claiming the same rows
+
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self.conn = conn
+
+    async def lock(self, name: str, wait: bool = True) -> bool:
+        # One process, and its units of work that may write take turns (`BEGIN IMMEDIATE`):
+        # whoever runs one already holds every lock there is.
+        return True
 
     async def fetch(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
         return [tuple(row) for row in await self.conn.execute_fetchall(sql, params)]

@@ -13,7 +13,9 @@ class CountRows:
     db: Connection
 
     async def add_counts(self, day: date, items: Iterable[tuple[str, str]]) -> None:
-        rows = [(day.isoformat(), kind, value) for kind, value in items]
+        # In one order, whatever order the step counted them in: units of work of several
+        # instances then take these rows' locks in the same order, and never deadlock.
+        rows = sorted((day.isoformat(), kind, value) for kind, value in items)
         if not rows:
             return  # most steps count nothing
         await self.db.execute_many(

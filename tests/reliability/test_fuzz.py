@@ -38,7 +38,7 @@ def fake(clock: FakeClock) -> Iterator[FakeBotApi]:
 async def test_a_sweep_that_waited_for_an_exit_leaves_the_farewells_wipe_alone(
     fake: FakeBotApi, tmp_path: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The sweep lists what is due, then waits for each chat's turn. An exit in that chat may
+    """The sweep claims what is due, then waits for each chat's turn. An exit in that chat may
     meanwhile carry out the wipe it listed and record the farewell's, which SQLite can give the
     very same id: the sweep must not take the farewell's wipe for the one it listed."""
     async with running_bot(fake, settings_for(fake, tmp_path), clock) as bot:
@@ -59,7 +59,7 @@ async def test_a_sweep_that_waited_for_an_exit_leaves_the_farewells_wipe_alone(
         async def listed_before_the_exit(after_id: int = 0) -> list[PendingWipe]:
             return [listed] if after_id < listed.id else []
 
-        monkeypatch.setattr(bot.channel.pathways.sweeper, "due", listed_before_the_exit)
+        monkeypatch.setattr(bot.channel.pathways.sweeper, "claim", listed_before_the_exit)
         await bot.channel.sweep(bot.app.bot)
         monkeypatch.undo()
         clock.advance(minutes=15)

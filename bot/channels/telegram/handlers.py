@@ -1,6 +1,10 @@
 """What the bot does with each kind of Telegram update.
 
 Handlers log event kinds and error types only: never a chat id, never a person's words.
+
+Each step names the update it comes from (`update_key`: the bot's id and the update's), so
+that an update delivered twice (a webhook Telegram retried, or one a load balancer gave to two
+instances) is stepped once: the second delivery sends nothing, not even an answer to the tap.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from bot.channels.telegram.render import (
 from bot.channels.telegram.sender import Blocked, GaveUp, Sender
 from bot.channels.telegram.wipe import Wiper, WipeReport, too_old
 from bot.config import Settings
-from bot.conversation import Conversations, Outcome
+from bot.conversation import AlreadyHandled, Conversations, Outcome
 from bot.engine.context import Clock
 from bot.engine.model import Event, Tracked
 from bot.i18n import Translator, negotiate, translator
@@ -65,6 +69,11 @@ def chat_id_of(key: str) -> int | None:
         return int(key.removeprefix(KEY_PREFIX))
     except ValueError:
         return None
+
+
+def update_key(update: Update, bot: Bot) -> str:
+    """The update's key among every update of every bot this database serves."""
+    return f"{KEY_PREFIX}{bot.id}:{update.update_id}"
 
 
 def counted(handler: Handler) -> Handler:
@@ -237,8 +246,11 @@ class TelegramChannel:
                 # Tracked even once deleted (as a bound: no reply can have an id below it).
                 incoming=_tracked(message, gone=gone),
                 note_once=TYPED_NOTE if gone else None,
+                update_key=update_key(update, context.bot),
             )
             await self._deliver(context.bot, chat.id, outcome, newest_id=message.message_id)
+        except AlreadyHandled:
+            log.warning("a message delivered twice was handled once")
         except Blocked:
             await self.conversations.forget(key)
         except GaveUp as exc:
@@ -288,12 +300,19 @@ class TelegramChannel:
             # The pressed message is one of the bot's in this chat: track it (a crash may have
             # cut its recording short), so that a wipe's run of ids starts no later than it.
             pressed = _bot_message(query.message, context.bot.id)
-            outcome = await self.conversations.handle(
-                chat_key(chat.id),
-                event,
-                self._locale(update),
-                incoming=_tracked(pressed) if pressed is not None else None,
-            )
+            try:
+                outcome = await self.conversations.handle(
+                    chat_key(chat.id),
+                    event,
+                    self._locale(update),
+                    incoming=_tracked(pressed) if pressed is not None else None,
+                    update_key=update_key(update, context.bot),
+                )
+            except AlreadyHandled:
+                # The first delivery answers the tap: a second answer would be refused.
+                answered = True
+                log.warning("a tap delivered twice was handled once")
+                return
             expired = self.parts.spec.message("expired")
             notice = next((n for n in outcome.reply.notices if n.msgid == expired), None)
             tr = self._tr(outcome.reply.locale)
@@ -384,9 +403,20 @@ class TelegramChannel:
     async def _carry_out(
         self, bot: Bot, chat_id: int, pending: PendingWipe, newest_id: int | None = None
     ) -> WipeReport:
-        report = await self._delete(bot, chat_id, pending, newest_id)
+        async with self._or_let_go((pending,)):
+            report = await self._delete(bot, chat_id, pending, newest_id)
         await self.pathways.sweeper.done(pending)
         return report
+
+    @contextlib.asynccontextmanager
+    async def _or_let_go(self, claimed: tuple[PendingWipe, ...]) -> AsyncIterator[None]:
+        """Wipes a step claimed for this instance to carry out: if that fails, the claims are
+        given up, so the next sweep (any instance's) tries again at once."""
+        try:
+            yield
+        except Exception:
+            await self.pathways.sweeper.let_go(*claimed)
+            raise
 
     # -- sending --------------------------------------------------------------------------------
 
@@ -510,8 +540,9 @@ class TelegramChannel:
         self._shown.pop(chat_id, None)
         now, key = self.clock(), chat_key(chat_id)
         # If this fails, nothing claims the chat was cleared: the sweep tries again.
-        for pending in outcome.wipes:
-            await self._delete(bot, chat_id, pending, newest_id)
+        async with self._or_let_go(outcome.wipes):
+            for pending in outcome.wipes:
+                await self._delete(bot, chat_id, pending, newest_id)
         old = sum(too_old(pending.messages, now) for pending in outcome.wipes)
         parts = [
             tr.render(outcome.reply.text),
