@@ -13,7 +13,8 @@ import contextlib
 import gc
 import logging
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -24,6 +25,7 @@ from telegram.ext import (
     CallbackQueryHandler,
     ChatMemberHandler,
     ContextTypes,
+    JobQueue,
     MessageHandler,
     filters,
 )
@@ -38,6 +40,7 @@ from bot.channels.telegram.sender import Sender, Sleep
 from bot.channels.web.serve import ServedWebChat, serve_web_chat
 from bot.config import Settings
 from bot.engine.context import Clock
+from bot.leader import Leadership, polling_lock
 from bot.ops.profile import set_profile
 from bot.web.server import Site, WebServer, health_app, webhook_app
 
@@ -52,6 +55,8 @@ ALLOWED_UPDATES = [
 ]
 
 TelegramApp = Application[Any, Any, Any, Any, Any, Any]
+# How long each getUpdates waits for an update (python-telegram-bot's run_polling default).
+POLL_TIMEOUT = timedelta(seconds=10)
 # The Bot API client for ordinary calls and the one for getUpdates (tests pass in-process ones).
 Requests = tuple[BaseRequest, BaseRequest]
 
@@ -75,6 +80,8 @@ def build_application(
     requests: Requests | None = None,
     polling: bool = True,
     web: bool = False,
+    ready: Callable[[TelegramApp], bool] | None = None,
+    schedule: bool = True,
 ) -> TelegramApp:
     """The Application with every handler; nothing is contacted until it is initialised.
 
@@ -82,7 +89,9 @@ def build_application(
     (the webhook, or a test). `freeze_start_up`: once started, keep the garbage collector off
     what start-up built (for the process that runs the bot; tests that start many bots in one
     process leave it off). `web`: serve the web chat beside it when `settings.web` is on (for
-    `python -m bot run`), on the same Pathways.
+    `python -m bot run`), on the same Pathways. `ready`: what the health check reports (by
+    default: started, and receiving updates). `schedule`: schedule the sweep and the reminder
+    now; without, whoever starts it calls `schedule_jobs` (an instance that leads in turn).
     """
     if not settings.token:
         raise ValueError("a bot token is needed for the Telegram channel")
@@ -101,7 +110,7 @@ def build_application(
         channel.attach(pathways)
         await set_profile(application.bot, settings, pathways.parts.spec, pathways.parts.locales)
         if settings.health is not None:
-            check = health_app(lambda: _serving(application))
+            check = health_app(lambda: (ready or _serving)(application))
             site = Site(check, settings.health.listen, settings.health.port)
             try:
                 await health.start([site])
@@ -123,22 +132,6 @@ def build_application(
         await health.close()
         if channel.attached:
             await channel.pathways.close()
-
-    async def sweep_job(context: ContextTypes.DEFAULT_TYPE) -> None:
-        await channel.sweep(context.bot)
-
-    async def start_up_sweep_job(context: ContextTypes.DEFAULT_TYPE) -> None:
-        # Chats whose time ran out while the bot was stopped are cleared now, alongside the
-        # first replies rather than before them: after an outage, someone in danger is
-        # answered at once, however long the backlog.
-        try:
-            await channel.sweep(context.bot)
-        finally:
-            channel.swept_at_start.set()
-
-    async def reminder_job(context: ContextTypes.DEFAULT_TYPE) -> None:
-        if channel.admin_chat is not None:
-            await channel.admin_chat.remind(context.bot)
 
     request, updates_request = requests or _requests(timeout)
     builder = (
@@ -166,22 +159,50 @@ def build_application(
     application.add_handler(MessageHandler(private, channel.on_message))
     application.add_handler(MessageHandler(~filters.ChatType.PRIVATE, channel.on_other_chat))
     application.add_error_handler(channel.on_error)
-    if application.job_queue is None:
-        raise RuntimeError("auto-clear needs python-telegram-bot's job queue (the job-queue extra)")
+    _job_queue(application)  # fails now, not once leading, if the job-queue extra is missing
+    if schedule:
+        schedule_jobs(application, channel, settings)
+    if on_channel is not None:
+        on_channel(channel)
+    return application
+
+
+def schedule_jobs(application: TelegramApp, channel: TelegramChannel, settings: Settings) -> None:
+    """The sweep, once as soon as the application starts and then every `sweep_seconds`, and
+    the service managers' daily reminder."""
+    job_queue = _job_queue(application)
+
+    async def sweep_job(context: ContextTypes.DEFAULT_TYPE) -> None:
+        await channel.sweep(context.bot)
+
+    async def start_up_sweep_job(context: ContextTypes.DEFAULT_TYPE) -> None:
+        # Chats whose time ran out while the bot was stopped are cleared now, alongside the
+        # first replies rather than before them: after an outage, someone in danger is
+        # answered at once, however long the backlog.
+        try:
+            await channel.sweep(context.bot)
+        finally:
+            channel.swept_at_start.set()
+
+    async def reminder_job(context: ContextTypes.DEFAULT_TYPE) -> None:
+        if channel.admin_chat is not None:
+            await channel.admin_chat.remind(context.bot)
+
     # However long start-up takes, the start-up sweep still runs: APScheduler would otherwise
     # drop a job that is more than a second late.
-    application.job_queue.run_once(
-        start_up_sweep_job, when=0, job_kwargs={"misfire_grace_time": None}
-    )
-    application.job_queue.run_repeating(
+    job_queue.run_once(start_up_sweep_job, when=0, job_kwargs={"misfire_grace_time": None})
+    job_queue.run_repeating(
         sweep_job, interval=settings.sweep_seconds, first=settings.sweep_seconds
     )
     # The daily list of entries not checked lately, for service managers only.
     london = settings.reminder_time.replace(tzinfo=ZoneInfo("Europe/London"))
-    application.job_queue.run_daily(reminder_job, time=london)
-    if on_channel is not None:
-        on_channel(channel)
-    return application
+    job_queue.run_daily(reminder_job, time=london)
+
+
+def _job_queue(application: TelegramApp) -> JobQueue[Any]:
+    if application.job_queue is None:
+        raise RuntimeError("auto-clear needs python-telegram-bot's job queue (the job-queue extra)")
+    return application.job_queue
 
 
 def _serving(application: TelegramApp) -> bool:
@@ -192,6 +213,21 @@ def _serving(application: TelegramApp) -> bool:
 
 def run(settings: Settings) -> None:
     """Start Pathways on Telegram and run until stopped (Ctrl-C or SIGTERM)."""
+    if settings.webhook is None and settings.database_url and settings.token:
+        # On PostgreSQL, several instances may run: one polls at a time, the others stand by.
+        leadership = Leadership(settings.database_url, polling_lock(settings.token))
+        channels: list[TelegramChannel] = []
+        application = build_application(
+            settings,
+            freeze_start_up=True,
+            web=True,
+            ready=lambda app: _ready_in_turn(app, leadership),
+            schedule=False,
+            on_channel=channels.append,
+        )
+        log.warning("starting on Telegram with long polling, one instance at a time")
+        asyncio.run(serve_polling_in_turn(application, channels[0], settings, leadership))
+        return
     if settings.webhook is None:
         application = build_application(settings, freeze_start_up=True, web=True)
         log.warning("starting on Telegram with long polling")
@@ -245,3 +281,84 @@ async def serve_webhook(
         await application.shutdown()
         if application.post_shutdown is not None:
             await application.post_shutdown(application)
+
+
+async def serve_polling_in_turn(
+    application: TelegramApp,
+    channel: TelegramChannel,
+    settings: Settings,
+    leadership: Leadership,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """Long polling by one instance of the bot at a time (`bot/leader.py`), until SIGINT or
+    SIGTERM (or `stop` is set).
+
+    The web chat and the health check are served all along. Telegram is polled, and the sweep
+    and the reminder run, only while this instance leads; each time it takes the lead, the
+    sweep runs at once, so the wipes a leader that died left pending are carried out. Losing
+    the lead, it stops polling at once, finishes the updates it already has, and stands by
+    again. Stopped while leading, it gives the lead back once those are finished."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signum, stop.set)
+    updater = application.updater
+    if updater is None:
+        raise ValueError("long polling needs the application's updater")
+    await application.initialize()
+    try:
+        if application.post_init is not None:
+            await application.post_init(application)
+        while await _unless_stopped(leadership.acquire(), stop):
+            schedule_jobs(application, channel, settings)
+            await updater.start_polling(
+                timeout=POLL_TIMEOUT, allowed_updates=ALLOWED_UPDATES, drop_pending_updates=False
+            )
+            await application.start()
+            lost = await _unless_stopped(leadership.lost(), stop)
+            await _step_down(application)
+            if not lost:
+                break
+    finally:
+        await _step_down(application)
+        await leadership.release()
+        await application.shutdown()
+        if application.post_shutdown is not None:
+            await application.post_shutdown(application)
+
+
+def _ready_in_turn(application: TelegramApp, leadership: Leadership) -> bool:
+    """For the health check: leading and receiving updates, or standing by on a working
+    database connection, ready to take over."""
+    if leadership.leading:
+        return _serving(application)
+    return leadership.healthy
+
+
+async def _step_down(application: TelegramApp) -> None:
+    """Stop polling first, then finish the updates already fetched; the jobs go with the lead
+    (whoever leads next schedules its own)."""
+    if application.updater is not None and application.updater.running:
+        await application.updater.stop()
+    if application.running:
+        for job in _job_queue(application).jobs():
+            job.schedule_removal()
+        await application.stop()
+
+
+async def _unless_stopped(work: Coroutine[Any, Any, None], stop: asyncio.Event) -> bool:
+    """Run `work` to its end (True), unless `stop` is set first (False: `work` is cancelled)."""
+    task = asyncio.ensure_future(work)
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+        if not task.done():
+            task.cancel()
+            await asyncio.wait({task})
+    if task.cancelled():
+        return False
+    task.result()  # its exception, if it failed
+    return True
