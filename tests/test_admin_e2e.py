@@ -339,6 +339,9 @@ async def test_the_daily_reminder_goes_to_managers_only(bot: Running, fake: Fake
     for manager in (OWNER, EDITOR):
         assert "have not been checked for 180 days" in newest(bot, manager)
     assert "checked" not in newest(bot, STRANGER)
+    sent = len(fake.calls("sendMessage"))
+    assert await bot.channel.admin_chat.remind(bot.app.bot) == 0  # once a day
+    assert len(fake.calls("sendMessage")) == sent
 
 
 # -- only in the manager's own chat ------------------------------------------------------------

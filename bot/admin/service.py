@@ -14,6 +14,7 @@ from datetime import date, timedelta
 from enum import Enum
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from bot.directory.changes import Change, compare
 from bot.directory.files import DirectoryData, read_import, to_csv
@@ -47,6 +48,8 @@ EDITABLE = (
 )
 # Telegram's user ids are positive and have at most 52 significant bits.
 MAX_USER_ID = 2**52 - 1
+# The day's reminder, among the handled updates (`Transaction.mark_handled`): sent once a day.
+REMINDER_KEY = "reminder:"
 # Asked one at a time when adding a service; the rest can be edited afterwards.
 ADD_STEPS = (
     "id",
@@ -212,6 +215,15 @@ class Admin:
             if s.active and (s.verified_on is None or date.fromisoformat(s.verified_on) < cutoff)
         ]
         return sorted(found, key=lambda s: (s.verified_on or "", s.name))
+
+    async def first_to_remind(self) -> bool:
+        """Whether this instance is the first to send today's reminder (in the UK's day): every
+        instance of the bot runs the daily job, and the managers hear it once. Recorded as a
+        handled update, forgotten with them after a day."""
+        now = self.clock()
+        today = now.astimezone(ZoneInfo("Europe/London")).date()
+        async with self.store.transaction() as tx:
+            return await tx.mark_handled(f"{REMINDER_KEY}{today.isoformat()}", now)
 
     async def export_csv(self) -> str:
         return to_csv((await self.directory()).services.values())

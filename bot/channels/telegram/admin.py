@@ -681,9 +681,10 @@ class AdminChat:
 
     async def remind(self, bot: Bot) -> int:
         """The only message the bot ever sends unasked, and only to managers: entries not
-        checked for `stale_days` days. Returns how many managers were reminded."""
+        checked for `stale_days` days, once a day however many instances run. Returns how many
+        managers were reminded."""
         stale = await self.admin.stale(self.stale_days)
-        if not stale:
+        if not stale or not await self.admin.first_to_remind():
             return 0
         services = "\n".join(f"- {s.name} ({s.verified_on or 'never checked'})" for s in stale)
         message = text("reminder", count=len(stale), days=self.stale_days, services=services)
