@@ -5,6 +5,11 @@ python -m bench --quick      # tiny sizes, seconds: checks that everything still
 python -m bench --out FILE   # write the report elsewhere (--out - : print only)
 python -m bench --notes-only # put bench/notes.md, as it is now, into the report written last
 python -m bench --web-only   # run the web chat's section alone, into the report written last
+python -m bench --postgres-only  # run section i (PostgreSQL) alone, into the report written last
+
+Section i runs on PATHWAYS_BENCH_DATABASE_URL (else PATHWAYS_TEST_DATABASE_URL, else the local
+test server, postgresql://postgres@127.0.0.1:5432/test); it is skipped, saying why, when no
+PostgreSQL server answers there.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from . import (
     engine_bench,
     memory_bench,
     places_bench,
+    postgres_bench,
     search_bench,
     storage_bench,
     web_bench,
@@ -34,11 +40,13 @@ from .report import (
     THROUGHPUT,
     Results,
     paced_label,
+    postgres_figures,
     render_markdown,
     render_table,
     table,
     web_figures,
     with_new_notes,
+    with_postgres_section,
     with_web_section,
 )
 from .scenarios import load_scripts
@@ -138,6 +146,10 @@ def run(sizes: Sizes, web_sizes: WebSizes, workdir: Path) -> Results:
             exit_rate=sizes.exit_rate,
             drain=0.0,
         )
+    _say("end to end on PostgreSQL ...")
+    postgres = postgres_bench.run(
+        sizes, workdir / "postgres", scripts, reference=loads[THROUGHPUT], say=_say
+    )
     memory = []
     for stored in sizes.memory_sizes:
         _say(f"memory: {stored:,} stored conversations ...")
@@ -171,6 +183,7 @@ def run(sizes: Sizes, web_sizes: WebSizes, workdir: Path) -> Results:
         script_updates=sum(s.updates for s in scripts) / len(scripts),
         others=meter.others(),
         seconds=meter.seconds(),
+        postgres=postgres,
     )
 
 
@@ -196,7 +209,14 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="run only the web chat's section and put its figures into the report written last",
     )
+    parser.add_argument(
+        "--postgres-only",
+        action="store_true",
+        help="run only section i (PostgreSQL) and put its figures into the report written last",
+    )
     args = parser.parse_args(argv)
+    if args.postgres_only:
+        return _postgres_only(QUICK if args.quick else FULL, "-" if args.quick else args.out)
     if args.web_only:
         # A quick run's figures are only printed: they would pass for real ones in the report.
         return _web_only(QUICK_WEB if args.quick else FULL_WEB, "-" if args.quick else args.out)
@@ -229,6 +249,26 @@ def _web_only(sizes: WebSizes, out: str) -> int:
         updated = with_web_section(path.read_text(encoding="utf-8"), result)
         path.write_text(updated, encoding="utf-8")
         _say(f"wrote the web chat's figures into {out}")
+    return 0
+
+
+def _postgres_only(sizes: Sizes, out: str) -> int:
+    """Section i alone, with a SQLite throughput run of its own to compare with."""
+    started = time.monotonic()
+    (ROOT / "var").mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="bench-", dir=ROOT / "var") as folder:
+        result = postgres_bench.run(sizes, Path(folder), load_scripts(), say=_say)
+    if isinstance(result, postgres_bench.PostgresSkipped):
+        # Asked for this section alone: the figures of an earlier run are left as they are
+        # (the reason has been said).
+        return 1
+    print(table(postgres_figures(result)))
+    if out != "-":
+        path = Path(out)
+        updated = with_postgres_section(path.read_text(encoding="utf-8"), result)
+        path.write_text(updated, encoding="utf-8")
+        _say(f"wrote section i's figures into {out}")
+    _say(f"took {time.monotonic() - started:.0f} s")
     return 0
 
 

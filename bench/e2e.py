@@ -36,10 +36,10 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from tests.fakebot import TOKEN, FakeBotApi
 
@@ -161,6 +161,10 @@ class LoadResult:
     # and how many chats never got there before the run ended.
     exit_latencies: list[float] = field(default_factory=list)
     exits_uncleared: int = 0
+    # The database server's CPU time over the window, where it is a process of its own that
+    # can be read (PostgreSQL on this machine); NaN otherwise (SQLite's is the bot's own).
+    database_cpu_seconds: float = math.nan
+    instances: int = 1  # bot processes sharing the load (their CPU times summed)
 
     @property
     def throughput(self) -> float:
@@ -191,6 +195,14 @@ class LoadResult:
     @property
     def cpu_ms_per_update(self) -> float:
         return self.bot_cpu_seconds * 1000 / self.handled if self.handled else float("nan")
+
+    @property
+    def database_cpu_ms_per_update(self) -> float:
+        return self.database_cpu_seconds * 1000 / self.handled if self.handled else math.nan
+
+    @property
+    def driver_cpu_ms_per_update(self) -> float:
+        return self.driver_cpu_seconds * 1000 / self.handled if self.handled else math.nan
 
     @property
     def calls_per_update(self) -> float:
@@ -407,7 +419,8 @@ class Driver:
 # -- the bot processes -------------------------------------------------------------------------
 
 
-def _cpu_seconds(pid: int) -> float:
+def process_cpu_seconds(pid: int) -> float:
+    """A process's CPU time (user and system, all its threads) so far, from /proc."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     ticks = int(fields[11]) + int(fields[12])  # utime + stime
     return ticks / os.sysconf("SC_CLK_TCK")
@@ -432,7 +445,7 @@ class BotProcess:
         return rss_kib(self.pid)
 
     def cpu_seconds(self) -> float:
-        return _cpu_seconds(self.pid)
+        return process_cpu_seconds(self.pid)
 
     def stop(self, grace: float = 30.0) -> None:
         """SIGTERM, as a deployment stops it; killed if it takes longer than `grace` (a bot
@@ -452,16 +465,25 @@ def _clean_env() -> dict[str, str]:
 
 
 def start_bot(
-    kind: str, fake: FakeBotApi, workdir: Path, concurrent: int = 1, timeout: float = 60
+    kind: str,
+    fake: FakeBotApi,
+    workdir: Path,
+    concurrent: int = 1,
+    timeout: float = 60,
+    *,
+    env: Mapping[str, str] | None = None,
+    ready: Callable[[], bool] | None = None,
+    name: str | None = None,
 ) -> BotProcess:
-    """Start a bot process against `fake` and wait until it polls for updates."""
+    """Start a bot process against `fake` and wait until it polls for updates (or, given
+    `ready`, until that says so). `env`: more settings for it (PostgreSQL, a webhook)."""
     workdir.mkdir(parents=True, exist_ok=True)
-    env = {**_clean_env(), "TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_API_BASE_URL": fake.base_url}
-    env["PATHWAYS_WEB"] = "off"  # Telegram alone is measured; and no clash on port 8080
+    base = {**_clean_env(), "TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_API_BASE_URL": fake.base_url}
+    base["PATHWAYS_WEB"] = "off"  # Telegram alone is measured; and no clash on port 8080
     if kind == "pathways":
         config = workdir / "pathways.toml"
         config.write_text("# the bench's own settings: every default\n")
-        env |= {"PATHWAYS_DB": str(workdir / "pathways.db"), "PATHWAYS_CONFIG": str(config)}
+        base |= {"PATHWAYS_DB": str(workdir / "pathways.db"), "PATHWAYS_CONFIG": str(config)}
         command = [sys.executable, "-m", "bot", "run"]
     elif kind == "baseline":
         data = workdir / "baseline.pickle"
@@ -469,19 +491,58 @@ def start_bot(
         command += ["--concurrent", str(concurrent)]
     else:
         raise ValueError(kind)
-    log = workdir / f"{kind}.log"
+    log = workdir / f"{name or kind}.log"
     with log.open("w") as out:
         process = subprocess.Popen(
-            command, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=out, text=True
+            command,
+            cwd=ROOT,
+            env={**base, **(env or {})},
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=out,
+            text=True,
         )
     bot = BotProcess(kind, process, log)
+    started = ready or (lambda: fake.waiting_pollers > 0)
     deadline = time.monotonic() + timeout
-    while fake.waiting_pollers == 0:
+    while not started():
         if process.poll() is not None or time.monotonic() > deadline:
             bot.stop()
             raise RuntimeError(f"the {kind} bot did not start:\n{log.read_text()[-3000:]}")
         time.sleep(0.05)
     return bot
+
+
+class Bot(Protocol):
+    """What a load reads of the bot: one process, or several sharing the load."""
+
+    def rss_kib(self) -> int: ...
+
+    def cpu_seconds(self) -> float: ...
+
+
+@dataclass
+class BotGroup:
+    """Several bot processes taking one load between them: their CPU times summed, and the
+    resident memory of the largest."""
+
+    bots: Sequence[BotProcess]
+
+    def rss_kib(self) -> int:
+        return max(bot.rss_kib() for bot in self.bots)
+
+    def cpu_seconds(self) -> float:
+        return sum(bot.cpu_seconds() for bot in self.bots)
+
+
+class Meter(Protocol):
+    """CPU time spent elsewhere on the load's behalf (the database server's)."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> float:
+        """CPU seconds since `start`."""
+        ...
 
 
 @contextlib.contextmanager
@@ -497,7 +558,7 @@ def running(
 
 
 class RssSampler(threading.Thread):
-    def __init__(self, bot: BotProcess, every: float = 0.25) -> None:
+    def __init__(self, bot: Bot, every: float = 0.25) -> None:
         super().__init__(daemon=True)
         self.bot, self.every = bot, every
         self.highest = 0
@@ -517,7 +578,7 @@ class RssSampler(threading.Thread):
 def load(
     label: str,
     fake: LoadFake,
-    bot: BotProcess,
+    bot: Bot,
     scripts: list[Script],
     *,
     people: int,
@@ -531,13 +592,16 @@ def load(
     ramp: float | None = None,
     exit_rate: float = 0.0,
     exit_drain: float = 10.0,
+    database: Meter | None = None,
+    instances: int = 1,
 ) -> LoadResult:
     """Run one load against a running bot; figures count only after `warmup` seconds.
 
     Afterwards, replies still owed are waited for up to `drain` seconds (0: not at all, as
     when a saturated bot has a long queue): the rest count as `unanswered`. With `exit_rate`,
     that many people a second also arrive to do a quick exit (not counted among `people`);
-    chats not yet clear when the run ends are waited for up to `exit_drain` seconds."""
+    chats not yet clear when the run ends are waited for up to `exit_drain` seconds. With
+    `database`, the database server's CPU time over the window is read from it too."""
     driver = Driver(
         fake, scripts, people, seed, think, rate, chat_ids=chat_ids, ramp=ramp, exit_rate=exit_rate
     )
@@ -550,6 +614,8 @@ def load(
     def mark_cpu() -> None:
         marks["bot"] = bot.cpu_seconds()
         marks["driver"] = _own_cpu_seconds()
+        if database is not None:
+            database.start()
 
     cpu_timer = threading.Timer(warmup, mark_cpu)
     cpu_timer.start()
@@ -565,6 +631,7 @@ def load(
         gc.unfreeze()
     cpu_bot = bot.cpu_seconds() - marks.get("bot", 0.0)
     cpu_driver = _own_cpu_seconds() - marks.get("driver", 0.0)
+    cpu_database = database.stop() if database is not None and "bot" in marks else math.nan
     window_start, window_end = start + warmup, start + warmup + seconds
     if exit_rate:
         driver.drain(exit_drain, exits_only=True)
@@ -597,6 +664,8 @@ def load(
             s.latency for s in driver.exit_samples if window_start <= s.acted_at < window_end
         ],
         exits_uncleared=driver.exits_waiting(window_start, window_end),
+        database_cpu_seconds=cpu_database,
+        instances=instances,
     )
 
 

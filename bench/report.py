@@ -13,6 +13,15 @@ from .engine_bench import EngineResult
 from .machine import Machine
 from .memory_bench import MemoryResult, OutageResult, SweepResult
 from .places_bench import PlacesResult
+from .postgres_bench import (
+    POLLING,
+    SQLITE_POLLING,
+    SQLITE_WEBHOOK,
+    WEBHOOK_ONE,
+    WEBHOOK_TWO,
+    PostgresResult,
+    PostgresSkipped,
+)
 from .search_bench import SearchResult
 from .sizes import Sizes
 from .storage_bench import StorageResult
@@ -43,9 +52,16 @@ WEB_RATE = 50.0  # web chat steps offered a second ...
 WEB_P99_MS = 20.0  # ... each served within this (server time, p99) ...
 WEB_STEPS = 1000  # ... over at least this many steps
 PAGE_KB = 30  # a web chat step's page with its styles and scripts, at most (KB of 1,024 bytes)
+PG_UPDATES = 100  # updates handled a second by one instance on PostgreSQL, at least ...
+PG_PEOPLE = 400  # ... with this many people at once
+TWO_OVER_ONE = 1.0  # two webhook instances on PostgreSQL / one, updates a second, at least
+CORES = (2, 4, 8)  # what so many cores would give, by CPU time per update
+RUNS = (SQLITE_POLLING, POLLING, SQLITE_WEBHOOK, WEBHOOK_ONE, WEBHOOK_TWO)  # section i's, in order
 
 WEB = "h. web chat"
 WEB_PARAGRAPH = "**h. Web chat.**"
+PG = "i. PostgreSQL"
+PG_PARAGRAPH = "**i. PostgreSQL.**"
 TARGETS_START = "The targets, on this"
 TABLE_HEADER = "| section | figure | measured | target | |"
 
@@ -78,6 +94,8 @@ class Results:
     script_updates: float  # updates in one conversation, on average
     others: float  # cores other processes used meanwhile, on average
     seconds: float  # how long the whole run took
+    # Section i: its figures, why it was skipped, or None when it was not run at all.
+    postgres: PostgresResult | PostgresSkipped | None = None
 
 
 def _only_if(held: bool, figure: Figure) -> Figure:
@@ -328,7 +346,7 @@ def figures(r: Results) -> list[Figure]:
         ),
         info(h, "start-up: gazetteer, tables and index loaded in", p.startup_ms, "ms"),
     ]
-    return found + web_figures(r.web)
+    return found + web_figures(r.web) + postgres_figures(r.postgres)
 
 
 def web_figures(w: WebResult) -> list[Figure]:
@@ -364,13 +382,96 @@ def web_figures(w: WebResult) -> list[Figure]:
     ]
 
 
+def postgres_figures(p: PostgresResult | PostgresSkipped | None) -> list[Figure]:
+    if not isinstance(p, PostgresResult):
+        return []
+    poll, one, two = p.loads[POLLING], p.loads[WEBHOOK_ONE], p.loads[WEBHOOK_TWO]
+    full = poll.people >= PG_PEOPLE and two.people >= PG_PEOPLE
+    found = [
+        _only_if(
+            full,
+            at_least(
+                PG,
+                f"one instance polling: updates handled a second ({poll.people:,} people)",
+                poll.throughput,
+                "updates/s",
+                PG_UPDATES,
+            ),
+        ),
+    ]
+    for rate, paced in p.paced:
+        found.append(
+            info(
+                PG,
+                f"one instance polling: p50 / p99 latency, {fmt(rate)}/s offered",
+                paced.p50_ms,
+                f"/ {fmt(paced.p99_ms)} ms",
+            )
+        )
+    found += [
+        info(PG, "one instance, webhook: updates handled a second", one.throughput, "updates/s"),
+        info(
+            PG,
+            "two instances, webhook, round robin: updates handled a second",
+            two.throughput,
+            "updates/s",
+        ),
+        _only_if(
+            full,
+            at_least(
+                PG,
+                "two instances / one, webhook, updates handled a second",
+                _ratio(two.throughput, one.throughput),
+                "x",
+                TWO_OVER_ONE,
+            ),
+        ),
+    ]
+    for label in RUNS:
+        x = p.loads[label]
+        parts = (
+            f"bot {fmt(x.cpu_ms_per_update)} + PostgreSQL {fmt(x.database_cpu_ms_per_update)}"
+            if label.startswith("postgres")
+            else "SQLite works in the bot's process"
+        )
+        found.append(
+            info(
+                PG,
+                f"CPU time per update, bot and database: {label}",
+                _bot_and_database(x),
+                f"ms ({parts})",
+            )
+        )
+    found.append(
+        info(
+            PG,
+            "each more core would add, two instances in webhook mode (by bot and database CPU "
+            "time per update)",
+            _ratio(1000, _bot_and_database(two)),
+            "updates/s",
+        )
+    )
+    return found
+
+
+def _bot_and_database(x: LoadResult) -> float:
+    """CPU time per update of the bot processes and, on PostgreSQL, the server's; the fake and
+    the people are left out (Telegram's, in a deployment)."""
+    if x.label.startswith("sqlite"):
+        return x.cpu_ms_per_update  # SQLite works inside the bot's process
+    return x.cpu_ms_per_update + x.database_cpu_ms_per_update
+
+
 def _or_nan(value: float | None) -> float:
     return value if value is not None else float("nan")
 
 
 def render_table(r: Results) -> str:
     others = f"other processes kept {r.others:.2f} of {r.machine.cores} cores busy meanwhile"
-    return "\n".join([table(figures(r)), "", f"{r.seconds:.0f} s in all; {others}"])
+    lines = [table(figures(r)), ""]
+    if isinstance(r.postgres, PostgresSkipped):
+        lines.append(f"{PG}: skipped: {r.postgres.reason}")
+    return "\n".join([*lines, f"{r.seconds:.0f} s in all; {others}"])
 
 
 def table(found: list[Figure]) -> str:
@@ -426,8 +527,10 @@ def targets_text() -> str:
         f"within {fmt(FIRST_DELETE_S)} s with {MEMORY_STORED:,}. The web chat, over HTTP on "
         f"loopback: each step served within {fmt(WEB_P99_MS)} ms (p99, server time) at "
         f"{fmt(WEB_RATE)} steps a second, and each step's page, with its styles and scripts, "
-        f"at most {PAGE_KB} KB. The engine, wipe and search figures are reported for "
-        "information."
+        f"at most {PAGE_KB} KB. On PostgreSQL, when a server answers: one instance handles "
+        f"at least {PG_UPDATES} updates a second, every step committed, and two instances in "
+        "webhook mode behind one address handle no fewer than one. The engine, wipe and "
+        "search figures are reported for information."
     )
 
 
@@ -601,6 +704,8 @@ def render_markdown(r: Results, quick: bool = False) -> str:
         web_paragraph(r.web),
         "",
     ]
+    if r.postgres is not None:
+        out += [*postgres_paragraph(r.postgres), ""]
     out.append(NOTES_MARK)
     if NOTES.exists():
         out += [NOTES.read_text(encoding="utf-8").rstrip(), ""]
@@ -635,25 +740,154 @@ def web_paragraph(w: WebResult) -> str:
     )
 
 
+def postgres_paragraph(p: PostgresResult | PostgresSkipped) -> list[str]:
+    """Section i's paragraphs: how it was measured, its runs side by side, and what more cores
+    would give; or why it was skipped."""
+    if isinstance(p, PostgresSkipped):
+        return [
+            f"{PG_PARAGRAPH} Skipped in this run ({p.date}): {p.reason}. "
+            "`python -m bench --postgres-only` runs this section alone, into the report "
+            "written last, once a server answers."
+        ]
+    sv, poll, two = p.server, p.loads[POLLING], p.loads[WEBHOOK_TWO]
+    settings = ", ".join(f"`{name}` {value}" for name, value in sv.settings.items())
+    rates = " and ".join(fmt(rate) for rate, _ in p.paced) or "no rate"
+    reference = (
+        "(b)'s throughput run on SQLite"
+        if p.reference_from_b
+        else "a throughput run on SQLite of its own"
+    )
+    cpu = (
+        "and the PostgreSQL server's: the backends of the run's own connections (told apart by "
+        "the `application_name` in the address the bot is given: its two pools and its "
+        "leader's lock connection) and the server's background processes (WAL writer, "
+        "checkpointer, background writer, autovacuum; these work for anyone using the server "
+        "at the time), from `/proc/<pid>/stat` over the measured window"
+        if sv.cpu_readable
+        else "not the PostgreSQL server's, which is not a process of this machine"
+    )
+    order = " ".join("A B" if n % 2 == 0 else "B A" for n in range(p.turns))
+    turns = (
+        f", {p.turns} runs each, taking turns (one A, two B: {order}), so that a change in the "
+        "machine's other load weighs on both alike; each figure is over all of its runs"
+        if p.turns > 1
+        else ""
+    )
+    c = _bot_and_database(two)
+    per_instance = _ratio(1000, two.cpu_ms_per_update / two.instances)
+    lines = [
+        f"{PG_PARAGRAPH} `bench/postgres_bench.py`: the load of (b) with the bot on "
+        f"{sv.version} at {sv.where}{' (this machine)' if sv.cpu_readable else ''}, given "
+        "as `PATHWAYS_DATABASE_URL`, each run in a fresh schema of its own (dropped "
+        f"afterwards); the server's {settings}. One instance polling, as `python -m bot run` "
+        "runs on PostgreSQL with no webhook (it takes the lead, `bot/leader.py`, and polls): "
+        f"the throughput run ({poll.people:,} people, the {fmt(poll.seconds)} s after the "
+        f"warm-up) and a latency run at {rates} a second offered, as in (b). In webhook mode "
+        "the fake keeps no update for `getUpdates`: each is handed, as it is made, to a "
+        "balancer in the benchmark's process that posts it to the instances' webhooks in "
+        "turn, as nginx's `upstream` does (round robin, with the secret header, on kept-alive "
+        "connections, as many at once as come): one instance, and two on one schema, under "
+        f"the throughput run's load{turns}. The same webhook run on SQLite, and "
+        f"{reference}, are beside them. CPU time per update: the bot processes' (user and "
+        f"system, all threads, summed over the instances), {cpu}. The fake, the people and "
+        "the balancer (Telegram and the proxy, in a deployment) are counted apart.",
+        "",
+        "| run | instances | people | offered /s | handled /s | p50 ms | p99 ms "
+        "| bot CPU ms per update | PostgreSQL CPU ms per update | bot and database "
+        "| fake, people and balancer CPU ms per update "
+        "| Bot API requests per update (+ getUpdates) | unanswered at the end | "
+        + " | ".join(f"{n} cores at most /s" for n in CORES)
+        + " |",
+        "| --- |" + " --- |" * (12 + len(CORES)),
+        *(_postgres_row(x) for x in p.loads.values()),
+        "",
+        "**What more cores would give.** Here the bot processes, PostgreSQL, the fake, the "
+        "people and the balancer share 2 cores, so the figures above are the machine's, not "
+        "the design's. With c ms of bot and database CPU time per update, N cores handle at "
+        "most about N x 1000 / c updates a second (the last columns), given at least as many "
+        "instances as it takes to keep them busy: each instance handles its updates on one "
+        "thread, at most 1000 / b a second for b ms of its own CPU time per update. Measured "
+        f"with two instances in webhook mode: c = {fmt(c)} ms, so each more core would add "
+        f"about {fmt(_ratio(1000, c))} updates a second, and each instance can take about "
+        f"{fmt(per_instance)} a second.",
+        "",
+        _postgres_logs(p)
+        + f" This section's run: {p.date}, {fmt(p.seconds)} s; other processes kept "
+        f"{p.others:.2f} cores busy meanwhile.",
+    ]
+    return lines
+
+
+def _postgres_row(x: LoadResult) -> str:
+    c = _bot_and_database(x)
+    database = (
+        fmt(x.database_cpu_ms_per_update) if x.label.startswith("postgres") else "(in the bot)"
+    )
+    return (
+        f"| {x.label} | {x.instances} | {x.people:,} | {x.offered_rate:,.1f} | "
+        f"{x.throughput:,.1f} | {fmt(x.p50_ms)} | {fmt(x.p99_ms)} | "
+        f"{fmt(x.cpu_ms_per_update)} | {database} | {fmt(c)} | {fmt(x.driver_cpu_ms_per_update)} | "
+        f"{fmt(x.calls_per_update)} + {fmt(x.polls_per_update)} | {x.unanswered:,} | "
+        + " | ".join(fmt(n * _ratio(1000, c)) for n in CORES)
+        + " |"
+    )
+
+
+def _postgres_logs(p: PostgresResult) -> str:
+    if not p.problems:
+        return (
+            "The bots' logs held nothing at WARNING or above but their start-up lines, and no "
+            "instance exited with an error."
+        )
+    found = "; ".join(
+        f"{label}: {len(lines)} ({_quote(lines[0])}{', ...' if len(lines) > 1 else ''})"
+        for label, lines in p.problems.items()
+    )
+    return f"Lines at WARNING or above in the bots' logs, besides their start-up lines: {found}."
+
+
+def _quote(line: str) -> str:
+    return "`" + line.replace("`", "'")[:160] + "`"
+
+
 def with_web_section(markdown: str, w: WebResult) -> str:
     """A report written before with the web chat's figures and paragraph from `w` (a run of
     that section alone), its targets and their tally brought up to date, and the notes of
     bench/notes.md as they are now."""
+    return _with_section(markdown, WEB, web_figures(w), [web_paragraph(w)])
+
+
+def with_postgres_section(markdown: str, p: PostgresResult | PostgresSkipped) -> str:
+    """A report written before with section i's figures and paragraphs from `p` (a run of
+    that section alone), as `with_web_section` does for the web chat's."""
+    return _with_section(markdown, PG, postgres_figures(p), postgres_paragraph(p))
+
+
+_BLOCK = re.compile(r"\*\*([a-z])\. ")  # how each section's paragraphs begin
+
+
+def _with_section(markdown: str, section: str, rows: list[Figure], block: list[str]) -> str:
+    """The report with one section's rows of the table and its paragraphs replaced where they
+    are (or put in their place by the section's letter), the targets and their tally brought
+    up to date, and the notes as they are now."""
     figures_part, found, _notes = markdown.partition(NOTES_MARK)
     if not found or TABLE_HEADER not in figures_part:
         raise ValueError("not a report written by `python -m bench`")
-    lines = [
-        line
-        for line in figures_part.rstrip("\n").split("\n")
-        if not line.startswith((f"| {WEB} |", WEB_PARAGRAPH))
-    ]
-    while lines[-1] == "":
-        lines.pop()
+    lines = figures_part.rstrip("\n").split("\n")
+    letter = section[0]
     first = lines.index(TABLE_HEADER) + 2
-    end = next(i for i in range(first, len(lines)) if not lines[i].startswith("| "))
-    lines[end:end] = [_row(x) for x in web_figures(w)]
-    rows = [_cells(line) for line in lines[first : end + len(web_figures(w))]]
-    verdicts = [(row[1], row[-1] == "met") for row in rows if row[-1] in ("met", "MISSED")]
+    end = next((i for i in range(first, len(lines)) if not lines[i].startswith("| ")), len(lines))
+    body = lines[first:end]
+    mine = [i for i, line in enumerate(body) if _cells(line)[0] == section]
+    at = (
+        mine[0]
+        if mine
+        else next((i for i, line in enumerate(body) if _cells(line)[0][:1] > letter), len(body))
+    )
+    body = [line for line in body if _cells(line)[0] != section]
+    body[at:at] = [_row(x) for x in rows]
+    lines[first:end] = body
+    verdicts = [(row[1], row[-1] == "met") for row in map(_cells, body) if row[-1] in _VERDICTS]
     lines = [
         targets_text()
         if line.startswith(TARGETS_START)
@@ -662,8 +896,21 @@ def with_web_section(markdown: str, w: WebResult) -> str:
         else line
         for line in lines
     ]
-    lines = _single_blank_lines([*lines, "", web_paragraph(w), ""])
-    return with_new_notes("\n".join([*lines, NOTES_MARK, ""]))
+    starts = [(i, m.group(1)) for i, line in enumerate(lines) if (m := _BLOCK.match(line))]
+    here = next((i for i, found_letter in starts if found_letter == letter), None)
+    if here is not None:
+        after = next((i for i, _ in starts if i > here), len(lines))
+        lines[here:after] = [*block, ""]
+    else:
+        later = next((i for i, found_letter in starts if found_letter > letter), len(lines))
+        lines[later:later] = ["", *block, ""]
+    lines = _single_blank_lines(lines)
+    while lines[-1] == "":
+        lines.pop()
+    return with_new_notes("\n".join([*lines, "", NOTES_MARK, ""]))
+
+
+_VERDICTS = ("met", "MISSED")
 
 
 def _cells(row: str) -> list[str]:

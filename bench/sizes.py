@@ -22,6 +22,10 @@ class Sizes:
     warmup: float = 8.0
     paced_rates: tuple[float, ...] = (30.0, 100.0)  # updates a second offered, one run each
     paced_people: int = 200
+    # On PostgreSQL (section i), at the load of the throughput run: latency at these rates.
+    postgres_paced_rates: tuple[float, ...] = (100.0,)
+    # Runs each of one webhook instance and two, taking turns (A B B A for 2).
+    postgres_turns: int = 2
     exit_rate: float = 5.0  # people a second arriving to do a quick exit among `people`
     active_people: int = 1000  # at once, at a reading pace
     active_think: tuple[float, float] = (20.0, 40.0)
@@ -49,6 +53,8 @@ QUICK = Sizes(
     warmup=0.5,
     paced_rates=(5.0, 10.0),
     paced_people=5,
+    postgres_paced_rates=(10.0,),
+    postgres_turns=1,
     exit_rate=2.0,
     active_people=20,
     active_think=(1.0, 2.0),
