@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import itertools
 import signal
+import socket
 import threading
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -21,17 +22,24 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
+import psycopg
 from aiohttp import web
 
+from bot.channels.telegram.handlers import chat_key
+from bot.engine.model import Session
 from bot.web.server import SECRET_HEADER
 from tests.fakebot import TOKEN, FakeBotApi
-from tests.fakebot.server import ChatMessage
+from tests.fakebot.server import ChatMessage, RequestRecord
 from tests.processes import free_port, run_bot
 from tests.telegram_support import PATIENCE
 
 SECRET = "instances-test-secret"
 WEBHOOK_PATH = "telegram"
+WEBHOOK_URL = f"https://bot.example.org/{WEBHOOK_PATH}"
 TEXT_CALLS = ("sendMessage", "editMessageText")
+# What an instance logs when an update it was given had been handled already (by another).
+TAP_TWICE = "a tap delivered twice was handled once"
+MESSAGE_TWICE = "a message delivered twice was handled once"
 
 
 async def until(check: Callable[[], bool], what: str) -> None:
@@ -112,6 +120,16 @@ class Gate:
             await self._session.close()
 
 
+@contextlib.asynccontextmanager
+async def gate(fake: FakeBotApi) -> AsyncIterator[Gate]:
+    """A `Gate` to the fake, closed at the end (a call it still holds is dropped)."""
+    opened = await Gate(fake).start()
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
 # -- the instances --------------------------------------------------------------------------------
 
 
@@ -129,7 +147,7 @@ class Instance:
                 "TELEGRAM_BOT_TOKEN": TOKEN,
                 "TELEGRAM_API_BASE_URL": api_base_url,
                 "PATHWAYS_DATABASE_URL": database_url,
-                "PATHWAYS_WEBHOOK_URL": f"https://bot.example.org/{WEBHOOK_PATH}",
+                "PATHWAYS_WEBHOOK_URL": WEBHOOK_URL,
                 "PATHWAYS_WEBHOOK_SECRET": SECRET,
                 "PATHWAYS_WEBHOOK_PORT": str(self.port),
                 "PATHWAYS_HEALTH_PORT": str(self.health_port),
@@ -180,6 +198,18 @@ class Instance:
     def alive(self) -> bool:
         return self.process.poll() is None
 
+    def accepting(self) -> bool:
+        """Whether its webhook's port takes connections (a load balancer's view of it)."""
+        try:
+            socket.create_connection(("127.0.0.1", self.port), timeout=PATIENCE).close()
+        except OSError:
+            return False
+        return True
+
+    def terminate(self) -> None:
+        """SIGTERM, as systemd stops it, without waiting."""
+        self.process.send_signal(signal.SIGTERM)
+
     def kill(self) -> None:
         """kill -9, and wait until the process is gone."""
         self.process.kill()
@@ -203,26 +233,31 @@ async def instances(
 ) -> AsyncIterator[list[Instance]]:
     """`count` instances started together, each ready when this yields; `gates[n]`, where
     given, relays instance n's calls. Each one still running is stopped at the end, and none
-    may have logged a traceback."""
+    may have logged a traceback. None ever takes the webhook away (deleteWebhook): it belongs
+    to them all."""
+    relays = [*gates, *[None] * count][:count]
     started = [
         Instance(
             f"instance {n + 1}",
-            gate.base_url if (gate := (list(gates) + [None] * count)[n]) else fake.base_url,
+            relay.base_url if relay is not None else fake.base_url,
             database_url,
             extra or {},
         )
-        for n in range(count)
+        for n, relay in enumerate(relays)
     ]
     try:
         async with aiohttp.ClientSession() as session:
             await asyncio.gather(*(instance.ready(session) for instance in started))
         yield started
     finally:
+        fake.let_go()  # an answer held back would hold up a clean stop
         for instance in started:
             if instance.alive:
                 assert instance.stop() == 0, instance.log
         for instance in started:
             assert "Traceback" not in instance.log, instance.log
+    assert fake.calls("deleteWebhook") == []
+    assert fake.webhook_url == WEBHOOK_URL
 
 
 # -- the load balancer ----------------------------------------------------------------------------
@@ -236,16 +271,31 @@ class Balancer:
     fake: FakeBotApi
     instances: list[Instance]
     session: aiohttp.ClientSession
+    database_url: str = ""  # where the instances keep the conversations, to look at them
     seen: int = 0  # the newest update id taken from the fake
     turns: itertools.count[int] = field(default_factory=itertools.count)
     delivered_to: Counter[str] = field(default_factory=Counter)
+    taken: list[dict[str, Any]] = field(default_factory=list)  # every update, once
 
     def take(self) -> list[dict[str, Any]]:
         """The updates the fake has made since the last call, oldest first."""
         fresh = [u for u in self.fake.pending_updates if u["update_id"] > self.seen]
         if fresh:
             self.seen = max(u["update_id"] for u in fresh)
+        self.taken += fresh
         return fresh
+
+    def taps(self) -> set[str]:
+        """The ids of every tap taken so far."""
+        return {query_id(u) for u in self.taken if "callback_query" in u}
+
+    def recorded(self, chat: int) -> set[int] | None:
+        """The ids of the messages `chat`'s conversation has recorded (None: it has none)."""
+        with psycopg.connect(self.database_url, autocommit=True) as conn:
+            row = conn.execute(
+                "SELECT messages FROM sessions WHERE chat_key = %s", (chat_key(chat),)
+            ).fetchone()
+        return None if row is None else {m.message_id for m in Session.decode_messages(row[0])}
 
     def take_one(self) -> dict[str, Any]:
         (update,) = self.take()
@@ -327,13 +377,45 @@ class Person:
         before = self.showing()
         taken = await self.balancer.deliver(update, to)
         await self.fake.until(lambda _f: self.showing() not in (None, before), PATIENCE)
+        await self.settled()
         return taken
+
+    async def settled(self) -> None:
+        """Wait until every message of the bot's in the chat is recorded, as it is once the
+        step that sent it is over: a person reads a message before tapping it. Tapped at the
+        very moment it appears, the tap could be stepped on another instance before the one
+        that sent it has recorded it; the step would then not know which message is live, and
+        the older one would keep its (expired) buttons."""
+        if not self.balancer.database_url:
+            return
+        shown = {m.message_id for m in self.bot_messages()}
+
+        def recorded() -> bool:
+            found = self.balancer.recorded(self.chat)
+            return found is None or shown <= found
+
+        await until(recorded, f"the bot's messages in chat {self.chat} were never recorded")
 
     async def tap(self, label: str, to: Instance | None = None) -> Instance:
         return await self.step(self.press(label), to)
 
     async def say(self, text: str, to: Instance | None = None) -> Instance:
         return await self.step(self.type(text), to)
+
+    def seen(self) -> list[tuple[int, str | None]]:
+        return [(m.message_id, m.text) for m in self.bot_messages()]
+
+    async def send(self, update: dict[str, Any], to: Instance | None = None) -> Instance:
+        """Send the update and wait for anything new in the chat: for the admin chat, whose
+        answers need not carry buttons."""
+        before = self.seen()
+        taken = await self.balancer.deliver(update, to)
+        await self.fake.until(lambda _f: self.seen() != before, PATIENCE)
+        return taken
+
+    def newest(self) -> str:
+        messages = self.bot_messages()
+        return messages[-1].plain_text or "" if messages else ""
 
     def sent(self) -> list[str]:
         """What the bot sent and edited in this chat, in the order Telegram carried it out."""
@@ -352,3 +434,25 @@ class Person:
 
 def query_id(update: dict[str, Any]) -> str:
     return str(update["callback_query"]["id"])
+
+
+def assert_nothing_sent_twice(*people: Person) -> None:
+    """Each step of a walk that never goes back is shown once: a text sent or shown twice is
+    an update handled twice (by two instances, or by one after another)."""
+    for person in people:
+        sent = person.sent()
+        assert len(sent) == len(set(sent)), sent
+
+
+def deletions(fake: FakeBotApi, chat: int, after: float = 0.0) -> list[RequestRecord]:
+    """deleteMessages calls Telegram carried out in `chat` (after `after`, monotonic), in
+    order of arrival."""
+    found = [
+        r
+        for r in fake.requests
+        if r.method == "deleteMessages"
+        and r.status == 200
+        and r.params.get("chat_id") == chat
+        and r.time > after
+    ]
+    return sorted(found, key=lambda r: r.time)

@@ -275,9 +275,12 @@ async def serve_webhook(
         await application.start()
         await stop.wait()
     finally:
+        # Take no more updates first (behind a load balancer, the next ones go to another
+        # instance), then finish those already taken: an update accepted while stopping would
+        # be answered 200 and never handled. The webhook itself stays set, for the others.
+        await server.close()
         if application.running:
             await application.stop()
-        await server.close()
         await application.shutdown()
         if application.post_shutdown is not None:
             await application.post_shutdown(application)

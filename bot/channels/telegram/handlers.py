@@ -14,7 +14,7 @@ import contextlib
 import functools
 import logging
 from collections.abc import AsyncIterator, Callable, Coroutine
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from telegram import Bot, CallbackQuery, Chat, ChatMemberUpdated, Message, Update
@@ -130,7 +130,8 @@ class TelegramChannel:
         # benchmarks know the bot has finished with an update, without sleeping.
         self.handled = 0
         self._progress: asyncio.Condition | None = None
-        self._shown: dict[int, tuple[int, str]] = {}
+        # Per chat: the live message, what it shows, and the step (its time) that showed it.
+        self._shown: dict[int, tuple[int, str, datetime | None]] = {}
         # Set once the sweep at start-up has finished (or failed): it runs alongside the first
         # replies, so after an outage nobody waits for the whole backlog to be cleared.
         self.swept_at_start = asyncio.Event()
@@ -293,8 +294,11 @@ class TelegramChannel:
             if chat is None or chat.type != ChatType.PRIVATE or chat.id != query.from_user.id:
                 # Not a button of a private chat with this person: nothing to do but answer.
                 return
-            if await self._admin_button(update, context, query, chat.id):
+            if await self._from_manager(query):
+                # The admin chat answers its own buttons, even when cut short (by a way out
+                # typed meanwhile, say): a second answer would be refused.
                 answered = True
+                await self._admin_button(context, query, chat.id)
                 return
             event = parse_callback(query.data) or _FORGED
             # The pressed message is one of the bot's in this chat: track it (a crash may have
@@ -333,20 +337,19 @@ class TelegramChannel:
             if not answered:
                 await self._answer(query, None)
 
-    async def _admin_button(
-        self, update: Update, context: Context, query: CallbackQuery, chat_id: int
-    ) -> bool:
+    async def _from_manager(self, query: CallbackQuery) -> bool:
         """An admin button pressed by a manager. Anyone else's is like any expired button."""
         is_admin = (query.data or "").startswith(ADMIN_PREFIX)
         if not is_admin or self.admin_chat is None:
             return False
-        if await self.admin_chat.admin.role(query.from_user.id) is None:
-            return False
+        return await self.admin_chat.admin.role(query.from_user.id) is not None
+
+    async def _admin_button(self, context: Context, query: CallbackQuery, chat_id: int) -> None:
+        assert self.admin_chat is not None
         try:
             await self.admin_chat.on_button(context.bot, query, chat_id, query.from_user.id)
         except (Blocked, GaveUp, TelegramError) as exc:
             log.warning("an admin button failed: %s", type(exc).__name__)
-        return True
 
     @counted
     async def on_membership(self, update: Update, context: Context) -> None:
@@ -453,7 +456,7 @@ class TelegramChannel:
         rendered = render(reply, tr, footer)
         live = outcome.session.live_message_id
         if pressed is not None and pressed == live and rendered.single and not outcome.wipes:
-            if await self._edit(bot, chat_id, live, rendered):
+            if await self._edit(bot, chat_id, live, rendered, outcome):
                 return
         elif live is not None and not outcome.wipes:
             # Only the newest message keeps buttons: older ones would only say "expired".
@@ -461,11 +464,16 @@ class TelegramChannel:
                 await self.sender.call(
                     bot.edit_message_reply_markup, chat_id=chat_id, message_id=live
                 )
-        await self._send_new(bot, chat_id, rendered, tr)
+        await self._send_new(bot, chat_id, rendered, tr, outcome.session.updated_at)
 
-    async def _edit(self, bot: Bot, chat_id: int, live: int, rendered: Rendered) -> bool:
+    async def _edit(
+        self, bot: Bot, chat_id: int, live: int, rendered: Rendered, outcome: Outcome
+    ) -> bool:
         """Show the step in place of the live message. False when that cannot be done."""
-        if self._shown.get(chat_id) == (live, rendered.digest):
+        # Skipped only if this instance showed exactly this at the step just before: after a
+        # step on another instance (which may have edited it since), it is shown again.
+        before = outcome.before.updated_at if outcome.before is not None else None
+        if before is not None and self._shown.get(chat_id) == (live, rendered.digest, before):
             return True  # already shows exactly this; Telegram would refuse the edit
         try:
             await self.sender.call(
@@ -479,10 +487,17 @@ class TelegramChannel:
         except BadRequest as exc:
             if "not modified" not in str(exc).lower():
                 return False  # gone, or too old to edit: send a new one instead
-        self._remember_shown(chat_id, live, rendered.digest)
+        self._remember_shown(chat_id, live, rendered.digest, outcome.session.updated_at)
         return True
 
-    async def _send_new(self, bot: Bot, chat_id: int, rendered: Rendered, tr: Translator) -> None:
+    async def _send_new(
+        self,
+        bot: Bot,
+        chat_id: int,
+        rendered: Rendered,
+        tr: Translator,
+        step: datetime | None,
+    ) -> None:
         """The step's messages, the buttons on the last. A message Telegram refuses is left
         out and the rest still go; the buttons always arrive, so the ways out are never lost."""
         texts = [*rendered.step, *rendered.cards]
@@ -509,7 +524,7 @@ class TelegramChannel:
                 single = rendered.single and len(sent) == 1 and keyboard_shown
                 live_id = sent[-1].message_id if single else None
                 if live_id is not None:
-                    self._remember_shown(chat_id, live_id, rendered.digest)
+                    self._remember_shown(chat_id, live_id, rendered.digest, step)
                 await self.conversations.track(chat_key(chat_id), sent, live_id)
 
     async def _buttons_alone(
@@ -520,11 +535,15 @@ class TelegramChannel:
         message = await self._send(bot, chat_id, text, reply_markup=rendered.keyboard)
         return _tracked(message)
 
-    def _remember_shown(self, chat_id: int, message_id: int, digest: str) -> None:
+    def _remember_shown(
+        self, chat_id: int, message_id: int, digest: str, step: datetime | None
+    ) -> None:
         """What the live message shows, so an identical edit (which Telegram refuses as "not
-        modified") is never sent. Kept in memory only, for the most recent chats."""
+        modified") is never sent, and the step that showed it (its saved time): another
+        instance sharing the database may have stepped the chat, and edited it, since. Kept in
+        memory only, for the most recent chats."""
         self._shown.pop(chat_id, None)
-        self._shown[chat_id] = (message_id, digest)
+        self._shown[chat_id] = (message_id, digest, step)
         while len(self._shown) > SHOWN_LIMIT:
             self._shown.pop(next(iter(self._shown)))
 
