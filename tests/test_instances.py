@@ -480,7 +480,10 @@ async def test_three_instances_handle_an_update_given_twice_once_and_one_chats_u
         alice, bob = Person(fake, balancer, CHAT), Person(fake, balancer, OTHER_CHAT)
         await walk(alice, WALK[0])
         tap = alice.press(WALK[1])
+        before = alice.showing()
         await balancer.to_both(tap, first, second)
+        # The instance that steps it answers the tap, then shows the next step.
+        await fake.until(lambda _f: alice.showing() not in (None, before), PATIENCE)
         await alice.settled()
         await until(
             lambda: first.said(TAP_TWICE) + second.said(TAP_TWICE) == 1,

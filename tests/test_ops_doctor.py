@@ -30,6 +30,7 @@ from bot.conversation import Conversations
 from bot.ops.doctor import diagnose
 from bot.ops.findings import FAIL, OK, WARN, Finding
 from bot.ops.postgres_checks import server, transport
+from bot.store.schema import latest_schema
 from bot.web.server import Site, WebServer, health_app
 from tests.conftest import DIRECTORY, FLOWS, LOCALES, ROOT, Database
 from tests.fakebot import TOKEN, FakeBotApi
@@ -53,6 +54,8 @@ GOOD_ME = {
     "can_read_all_group_messages": False,
     "supports_inline_queries": False,
 }
+
+LATEST = latest_schema("postgresql")  # the schema this Pathways migrates to
 
 
 def real_now() -> datetime:
@@ -559,7 +562,9 @@ async def test_a_sound_deployment_on_postgres_is_well(pg_env: Env) -> None:
     assert only(found, FAIL) == []
     assert [f.topic for f in only(found, WARN)] == ["directory"]
     assert_caught(found, OK, "database", r"PostgreSQL 1\d\.\d+ answers at 127\.0\.0\.1:\d+")
-    assert_caught(found, OK, "database", r"The schema pathways_test_\w+ is up to date \(schema 5\)")
+    assert_caught(
+        found, OK, "database", rf"The schema pathways_test_\w+ is up to date \(schema {LATEST}\)"
+    )
     assert_caught(found, OK, "database", "may read and write Pathways' tables")
     assert_caught(found, OK, "backup", r"pg_dump and pg_restore \d+ are here")
     # The directory is read from PostgreSQL, never from a SQLite file.
@@ -607,7 +612,12 @@ def broken_directory(database: Database) -> None:
 @pytest.mark.parametrize(
     ("spoil", "status", "topic", "pattern"),
     [
-        (behind, WARN, "database", r"is at schema 4; this Pathways is at 5\. `run` migrates it"),
+        (
+            behind,
+            WARN,
+            "database",
+            rf"is at schema {LATEST - 1}; this Pathways is at {LATEST}\. `run` migrates it",
+        ),
         (newer, FAIL, "database", r"last used by a newer Pathways \(schema 999"),
         (foreign, FAIL, "database", "holds tables, but not a Pathways database"),
         (broken_directory, FAIL, "directory", "directory in the database has problems"),
