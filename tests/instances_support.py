@@ -31,7 +31,7 @@ from bot.web.server import SECRET_HEADER
 from tests.fakebot import TOKEN, FakeBotApi
 from tests.fakebot.server import ChatMessage, RequestRecord
 from tests.processes import free_port, run_bot
-from tests.telegram_support import PATIENCE
+from tests.telegram_support import PATIENCE, Showing, moved_on
 
 SECRET = "instances-test-secret"
 WEBHOOK_PATH = "telegram"
@@ -376,9 +376,13 @@ class Person:
         """Send the update through the balancer and wait for the step it leads to."""
         before = self.showing()
         taken = await self.balancer.deliver(update, to)
-        await self.fake.until(lambda _f: self.showing() not in (None, before), PATIENCE)
+        await self.fake.until(lambda _f: self.moved_on(before), PATIENCE)
         await self.settled()
         return taken
+
+    def moved_on(self, before: Showing) -> bool:
+        """The chat shows a step other than `before` (`tests.telegram_support.moved_on`)."""
+        return moved_on(self.showing(), before)
 
     async def settled(self) -> None:
         """Wait until every message of the bot's in the chat is recorded, as it is once the

@@ -22,7 +22,7 @@ from bot.store.advisory import lock_key
 from tests.fakebot import TOKEN, FakeBotApi
 from tests.fakebot.server import ChatMessage, Predicate, RequestRecord
 from tests.processes import free_port, run_bot
-from tests.telegram_support import PATIENCE
+from tests.telegram_support import PATIENCE, moved_on
 
 LEADING = "leading: this instance polls Telegram"
 STANDING_BY = "standing by: another instance polls Telegram"
@@ -197,7 +197,7 @@ class Person:
         """Type `text`, and wait for the step it leads to."""
         before = self.showing()
         self.fake.send_text(self.chat, text)
-        self.fake.wait_for(lambda _f: self.showing() not in (None, before), PATIENCE)
+        self.fake.wait_for(lambda _f: moved_on(self.showing(), before), PATIENCE)
 
     def press(self, label: str) -> None:
         """Tap `label` on the live message, without waiting for the answer."""
@@ -211,7 +211,7 @@ class Person:
         """Tap `label`, and wait for the step it leads to."""
         before = self.showing()
         self.press(label)
-        self.fake.wait_for(lambda _f: self.showing() not in (None, before), PATIENCE)
+        self.fake.wait_for(lambda _f: moved_on(self.showing(), before), PATIENCE)
 
     def sent_to(self) -> list[str]:
         """The text of every message the bot sent and every edit it made in this chat."""

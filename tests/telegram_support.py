@@ -29,6 +29,17 @@ CHAT = 424242  # a person's private chat (the same number as their user id)
 PATIENCE = 120
 
 
+# What a chat shows: its newest message with buttons, by id and text (None: no buttons at all).
+Showing = tuple[int, str | None] | None
+
+
+def moved_on(now: Showing, before: Showing) -> bool:
+    """The chat shows a step other than `before`: its message edited in place, or a newer one
+    with buttons. Not an older message's buttons (a card's), which are all the chat shows in
+    the moment between the old step's buttons going and the new step's coming."""
+    return now is not None and now != before and (before is None or now[0] >= before[0])
+
+
 def settings_for(fake: FakeBotApi, tmp_path: Path, **changes: Any) -> Settings:
     base = Settings(
         token=TOKEN,

@@ -483,7 +483,7 @@ async def test_three_instances_handle_an_update_given_twice_once_and_one_chats_u
         before = alice.showing()
         await balancer.to_both(tap, first, second)
         # The instance that steps it answers the tap, then shows the next step.
-        await fake.until(lambda _f: alice.showing() not in (None, before), PATIENCE)
+        await fake.until(lambda _f: alice.moved_on(before), PATIENCE)
         await alice.settled()
         await until(
             lambda: first.said(TAP_TWICE) + second.said(TAP_TWICE) == 1,
@@ -493,7 +493,7 @@ async def test_three_instances_handle_an_update_given_twice_once_and_one_chats_u
         typed = alice.type("yes")
         before = alice.showing()
         await balancer.to_both(typed, second, third)
-        await fake.until(lambda _f: alice.showing() not in (None, before), PATIENCE)
+        await fake.until(lambda _f: alice.moved_on(before), PATIENCE)
         await alice.settled()
         await until(
             lambda: second.said(MESSAGE_TWICE) + third.said(MESSAGE_TWICE) == 1,
