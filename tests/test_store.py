@@ -19,6 +19,7 @@ from bot.store.interface import Store
 from bot.store.schema import latest_schema
 from bot.store.sqlite import SqliteStore
 from tests.conftest import DIRECTORY, AnyStore, Database
+from tests.telegram_support import PATIENCE
 
 pytestmark = pytest.mark.every_store
 
@@ -117,9 +118,10 @@ async def test_a_read_cannot_write(db: AnyStore) -> None:
             await tx.save_session(session("tg:7"), NOW)
 
 
-async def test_units_of_work_take_turns(db: AnyStore) -> None:
+async def test_units_of_work_on_one_conversation_take_turns(db: AnyStore) -> None:
     async def bump(n: int) -> None:
         async with db.transaction() as tx:
+            await tx.lock_chat("tg:counter")
             found = await tx.load_session("tg:counter")
             current = found or session("tg:counter", "0")
             await asyncio.sleep(0)  # let the others try to cut in
@@ -132,13 +134,40 @@ async def test_units_of_work_take_turns(db: AnyStore) -> None:
     assert stored is not None and stored.state == "30"
 
 
+async def test_units_of_work_on_different_conversations_run_side_by_side_up_to_the_writers(
+    db: AnyStore,
+) -> None:
+    inside, most = 0, 0
+    release = asyncio.Event()
+
+    async def step(n: int) -> None:
+        nonlocal inside, most
+        async with db.transaction() as tx:
+            await tx.lock_chat(f"tg:{n}")
+            inside += 1
+            most = max(most, inside)
+            if most == db.writers:
+                release.set()
+            await release.wait()
+            await tx.save_session(session(f"tg:{n}"), NOW)
+            inside -= 1
+
+    async with asyncio.timeout(PATIENCE):  # fewer places than promised would never release
+        await asyncio.gather(*(step(n) for n in range(db.writers + 2)))
+    assert most == db.writers  # as many as there are places, and never more
+
+
 async def test_an_urgent_unit_of_work_goes_before_those_waiting(db: AnyStore) -> None:
     order: list[str] = []
     holding, release = asyncio.Event(), asyncio.Event()
+    held_places = 0
 
     async def hold() -> None:
+        nonlocal held_places
         async with db.transaction():
-            holding.set()
+            held_places += 1
+            if held_places == db.writers:
+                holding.set()
             await release.wait()
 
     async def unit(name: str, urgent: bool) -> None:
@@ -146,12 +175,12 @@ async def test_an_urgent_unit_of_work_goes_before_those_waiting(db: AnyStore) ->
             order.append(name)
             await tx.save_session(session(f"tg:{name}"), NOW)
 
-    held = asyncio.create_task(hold())
-    await holding.wait()
+    held = [asyncio.create_task(hold()) for _ in range(db.writers)]
+    await holding.wait()  # every place is taken
     waiting = [asyncio.create_task(unit("step", False)), asyncio.create_task(unit("exit", True))]
-    await asyncio.sleep(0)  # both are queued behind the one holding the turn
+    await asyncio.sleep(0)  # both are queued behind those holding the places
     release.set()
-    await asyncio.gather(held, *waiting)
+    await asyncio.gather(*held, *waiting)
     assert order == ["exit", "step"]
 
 

@@ -84,3 +84,38 @@ async def test_a_waiter_cancelled_and_passed_over_before_it_runs_leaves_cleanly(
         await waiting
     await after
     assert turns.held
+
+
+async def test_with_several_places_that_many_hold_at_once_and_the_rest_wait_urgent_first() -> None:
+    turns, order = Turns(places=2), []
+    release = asyncio.Event()
+    inside = 0
+    most = 0
+
+    async def holder() -> None:
+        nonlocal inside, most
+        async with turns.turn():
+            inside += 1
+            most = max(most, inside)
+            await release.wait()
+            inside -= 1
+
+    async def take(name: str, urgent: bool) -> None:
+        async with turns.turn(urgent):
+            order.append(name)
+
+    holders = [asyncio.create_task(holder()) for _ in range(2)]
+    await asyncio.sleep(0)
+    assert most == 2  # both places taken at once
+    waiting = [asyncio.create_task(take(n, u)) for n, u in (("a", False), ("exit", True))]
+    await asyncio.sleep(0)
+    assert order == []  # no third place
+    release.set()
+    await asyncio.gather(*holders, *waiting)
+    assert order == ["exit", "a"]
+    assert not turns.held
+
+
+def test_turns_need_a_place() -> None:
+    with pytest.raises(ValueError, match="at least one place"):
+        Turns(places=0)

@@ -68,10 +68,11 @@ class Transaction(Protocol):
 
     # -- conversations ---------------------------------------------------------------------
     async def lock_chat(self, chat_key: str) -> None:
-        """Wait for the conversation's turn, and hold it until this unit of work ends: among
-        several instances on one database, one chat's steps run one at a time, each seeing the
-        last. Called first, before anything else is read or written (a no-op on SQLite, whose
-        one process already runs units of work that may write one at a time)."""
+        """Wait for the conversation's turn, and hold it until this unit of work ends: one
+        chat's units of work run one at a time, each seeing the last, in this instance and
+        among several on one database. Called first, before anything else is read or written
+        (a no-op on SQLite, whose one process runs units of work that may write one at a
+        time)."""
 
     async def try_lock_chat(self, chat_key: str) -> bool:
         """Take the conversation's turn only if nobody holds it (a step under way elsewhere)."""
@@ -213,9 +214,14 @@ class Transaction(Protocol):
 
 
 class Store(Protocol):
+    # How many units of work that may write run at once in this process: 1 on SQLite (they
+    # never interleave); a few on PostgreSQL, where one that reads and then writes what
+    # another might change takes the conversation's turn first (`Transaction.lock_chat`).
+    writers: int
+
     def transaction(self, urgent: bool = False) -> AbstractAsyncContextManager[Transaction]:
-        """A unit of work that may write; units of work never interleave. An `urgent` one (a
-        quick exit, "I'm in danger now") goes before those waiting that are not."""
+        """A unit of work that may write, in one of `writers` places. An `urgent` one (a quick
+        exit, "I'm in danger now") goes before those waiting for a place that are not."""
 
     def read(self) -> AbstractAsyncContextManager[Transaction]:
         """A unit of work that only reads (and never waits behind a writer)."""

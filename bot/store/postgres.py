@@ -16,11 +16,15 @@ command-line tools.
 The same shape as the SQLite store (`bot/store/sqlite.py`), with two pools instead of two
 connections:
 
-- Units of work that may write take turns (`Turns`: urgent ones first) on a connection from
-  the writer pool, from `BEGIN` to `COMMIT`. One that fails or is cancelled is rolled back: on
-  cancellation psycopg first cancels a statement still running on the server, and the pool
-  replaces a connection left in doubt, so nothing half done is ever committed and no
-  transaction outlives its owner.
+- Units of work that may write take turns (`Turns`: urgent ones first), `writers` at a time,
+  each on a connection of the writer pool, from `BEGIN` to `COMMIT`. More than one at a time,
+  unlike SQLite's single writer: a step holds its connection across several round trips, each
+  waiting its turn on a busy event loop, and one at a time that queued every person's step
+  behind the others' (docs/benchmarks.md, section i). One chat's units of work still run one at
+  a time (`Transaction.lock_chat`), as they must among instances anyway. One that fails or is
+  cancelled is rolled back: on cancellation psycopg first cancels a statement still running on
+  the server, and the pool replaces a connection left in doubt, so nothing half done is ever
+  committed and no transaction outlives its owner.
 - Reads go to the reader pool: read-only sessions in autocommit, where each statement sees
   what was committed when it runs and never waits behind a writer (PostgreSQL's MVCC).
 
@@ -48,6 +52,9 @@ from bot.store.postgres_schema import migrate, schema_version
 from bot.store.transaction import SqlTransaction
 from bot.store.turns import Turns
 
+# Units of work that may write at once, in one instance: enough that a step waiting on the event
+# loop between its statements does not hold up the others (docs/benchmarks.md, section i).
+WRITERS = 4
 OPEN_TIMEOUT = 30.0  # seconds for the pools' first connections, once migrating has connected
 # What erasing leaves behind, cleaned by `scrub`: the conversations and what is still to delete.
 # SKIP_LOCKED: never wait for an autovacuum or another instance's scrub already at it;
@@ -110,18 +117,24 @@ async def _read_only(conn: AsyncConnection[Any]) -> None:
 
 class PostgresStore:
     def __init__(
-        self, writer: AsyncConnectionPool, reader: AsyncConnectionPool, schema: str = ""
+        self,
+        writer: AsyncConnectionPool,
+        reader: AsyncConnectionPool,
+        schema: str = "",
+        writers: int = 1,
     ) -> None:
         self._writer = writer
         self._reader = reader
         self._schema = schema
-        self._write_turns = Turns()
+        self.writers = writers
+        self._write_turns = Turns(writers)
         self._scrub_turns = Turns()
 
     @classmethod
-    async def open(cls, conninfo: str, readers: int = 4) -> PostgresStore:
+    async def open(cls, conninfo: str, readers: int = 4, writers: int = WRITERS) -> PostgresStore:
         """Connect, migrate, and open the pools. `conninfo`: a postgresql:// URL or libpq's
-        key=value form; `readers`: at most this many reads at once."""
+        key=value form; `readers`: at most this many reads at once; `writers`: at most this many
+        units of work that may write."""
         # Named in pg_stat_activity, unless the address names its connections itself.
         conninfo = make_conninfo(conninfo, fallback_application_name="pathways")
         # A connection of its own for migrating: it fails at once, with libpq's own words,
@@ -130,8 +143,8 @@ class PostgresStore:
             await migrate(conn)
             schema = await current_schema(conn)  # the same for every connection of the address
         pools = (
-            # Units of work take turns: one connection, and one for a scrub beside it.
-            _pool(conninfo, "pathways-writer", max_size=2),
+            # A connection for each unit of work's place, and one for a scrub beside them.
+            _pool(conninfo, "pathways-writer", max_size=writers + 1),
             _pool(conninfo, "pathways-reader", max_size=readers, configure=_read_only),
         )
         try:
@@ -141,7 +154,7 @@ class PostgresStore:
             for pool in pools:
                 await pool.close()
             raise
-        return cls(*pools, schema=schema)
+        return cls(*pools, schema=schema, writers=writers)
 
     @asynccontextmanager
     async def transaction(self, urgent: bool = False) -> AsyncIterator[Transaction]:

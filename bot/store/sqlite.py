@@ -77,7 +77,8 @@ class SqliteStore:
         self.path = path
         self._writer = writer
         self._reader = reader
-        self._write_turns = Turns()
+        self.writers = 1  # one writer: units of work that may write never interleave
+        self._write_turns = Turns(self.writers)
         self._read_turn = asyncio.Lock()
 
     @classmethod
