@@ -18,6 +18,7 @@ import argparse
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from . import (
@@ -244,12 +245,16 @@ def _web_only(sizes: WebSizes, out: str) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-", dir=ROOT / "var") as folder:
         result = web_bench.run(Path(folder), sizes)
     print(table(web_figures(result)))
+    _write_section(out, lambda report: with_web_section(report, result), "the web chat's")
+    return 0
+
+
+def _write_section(out: str, update: Callable[[str], str], whose: str) -> None:
+    """Put one section's new figures into the report at `out` (unless printing only, "-")."""
     if out != "-":
         path = Path(out)
-        updated = with_web_section(path.read_text(encoding="utf-8"), result)
-        path.write_text(updated, encoding="utf-8")
-        _say(f"wrote the web chat's figures into {out}")
-    return 0
+        path.write_text(update(path.read_text(encoding="utf-8")), encoding="utf-8")
+        _say(f"wrote {whose} figures into {out}")
 
 
 def _postgres_only(sizes: Sizes, out: str) -> int:
@@ -263,11 +268,7 @@ def _postgres_only(sizes: Sizes, out: str) -> int:
         # (the reason has been said).
         return 1
     print(table(postgres_figures(result)))
-    if out != "-":
-        path = Path(out)
-        updated = with_postgres_section(path.read_text(encoding="utf-8"), result)
-        path.write_text(updated, encoding="utf-8")
-        _say(f"wrote section i's figures into {out}")
+    _write_section(out, lambda report: with_postgres_section(report, result), "section i's")
     _say(f"took {time.monotonic() - started:.0f} s")
     return 0
 

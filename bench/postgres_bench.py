@@ -191,7 +191,8 @@ def schema_url(base: str, schema: str, application: str) -> str:
     parts = urlsplit(base)
     query = [(k, v) for k, v in parse_qsl(parts.query) if k not in ("options", "application_name")]
     query += [("options", f"-c search_path={schema}"), ("application_name", application)]
-    return urlunsplit(parts._replace(query=urlencode(query, quote_via=quote)))
+    new_query = urlencode(query, quote_via=quote)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, new_query, parts.fragment))
 
 
 @contextlib.contextmanager

@@ -29,9 +29,9 @@ from bot.channels.telegram.handlers import chat_key
 from bot.engine.model import Session
 from bot.web.server import SECRET_HEADER
 from tests.fakebot import TOKEN, FakeBotApi
-from tests.fakebot.server import ChatMessage, RequestRecord
+from tests.fakebot.server import RequestRecord
 from tests.processes import free_port, run_bot
-from tests.telegram_support import PATIENCE, Showing, moved_on
+from tests.telegram_support import PATIENCE, ChatReader, Showing, moved_on
 
 SECRET = "instances-test-secret"
 WEBHOOK_PATH = "telegram"
@@ -333,26 +333,12 @@ class Balancer:
 
 
 @dataclass
-class Person:
+class Person(ChatReader):
     """Someone in a private chat with the bot, whose every update goes through the balancer."""
 
     fake: FakeBotApi
     balancer: Balancer
     chat: int
-
-    def bot_messages(self) -> list[ChatMessage]:
-        return [m for m in self.fake.chat(self.chat) if m.from_bot]
-
-    def live(self) -> ChatMessage | None:
-        with_buttons = [m for m in self.bot_messages() if m.reply_markup]
-        return with_buttons[-1] if with_buttons else None
-
-    def showing(self) -> tuple[int, str | None] | None:
-        live = self.live()
-        return None if live is None else (live.message_id, live.text)
-
-    def text(self) -> str:
-        return "\n".join(m.plain_text or "" for m in self.bot_messages())
 
     def labels(self) -> list[str]:
         live = self.live()

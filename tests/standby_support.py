@@ -20,9 +20,9 @@ from psycopg import sql
 from bot.leader import polling_lock
 from bot.store.advisory import lock_key
 from tests.fakebot import TOKEN, FakeBotApi
-from tests.fakebot.server import ChatMessage, Predicate, RequestRecord
+from tests.fakebot.server import Predicate, RequestRecord
 from tests.processes import free_port, run_bot
-from tests.telegram_support import PATIENCE, moved_on
+from tests.telegram_support import PATIENCE, ChatReader, moved_on
 
 LEADING = "leading: this instance polls Telegram"
 STANDING_BY = "standing by: another instance polls Telegram"
@@ -173,25 +173,11 @@ def conflicts(fake: FakeBotApi) -> int:
 
 
 @dataclass
-class Person:
+class Person(ChatReader):
     """Someone in a private chat with the bot, acting and waiting for the bot's answer."""
 
     fake: FakeBotApi
     chat: int
-
-    def bot_messages(self) -> list[ChatMessage]:
-        return [m for m in self.fake.chat(self.chat) if m.from_bot]
-
-    def live(self) -> ChatMessage | None:
-        with_buttons = [m for m in self.bot_messages() if m.reply_markup]
-        return with_buttons[-1] if with_buttons else None
-
-    def showing(self) -> tuple[int, str | None] | None:
-        live = self.live()
-        return None if live is None else (live.message_id, live.text)
-
-    def text(self) -> str:
-        return "\n".join(m.plain_text or "" for m in self.bot_messages())
 
     def say(self, text: str) -> None:
         """Type `text`, and wait for the step it leads to."""

@@ -33,6 +33,28 @@ PATIENCE = 120
 Showing = tuple[int, str | None] | None
 
 
+class ChatReader:
+    """What a person sees of their private chat with the bot, as the fake Bot API holds it
+    (for a test's person; `fake` and `chat` are theirs)."""
+
+    fake: FakeBotApi
+    chat: int
+
+    def bot_messages(self) -> list[ChatMessage]:
+        return [m for m in self.fake.chat(self.chat) if m.from_bot]
+
+    def live(self) -> ChatMessage | None:
+        with_buttons = [m for m in self.bot_messages() if m.reply_markup]
+        return with_buttons[-1] if with_buttons else None
+
+    def showing(self) -> Showing:
+        live = self.live()
+        return None if live is None else (live.message_id, live.text)
+
+    def text(self) -> str:
+        return "\n".join(m.plain_text or "" for m in self.bot_messages())
+
+
 def moved_on(now: Showing, before: Showing) -> bool:
     """The chat shows a step other than `before`: its message edited in place, or a newer one
     with buttons. Not an older message's buttons (a card's), which are all the chat shows in

@@ -25,6 +25,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import aiohttp
 import psycopg
@@ -462,6 +463,23 @@ async def waiting_for_turn(database: Database, holder: int, count: int) -> None:
         await until(waiting, f"{count} steps never waited for the chat's turn")
 
 
+async def given_twice(
+    person: Person, update: dict[str, Any], pair: tuple[Instance, Instance], log_line: str
+) -> None:
+    """Give `update` to both instances of `pair` at once; wait for the step it leads to (the
+    instance that steps it answers it, then shows the next step), and for exactly one of the
+    two to have said `log_line` (the other found it handled)."""
+    one, other = pair
+    before = person.showing()
+    await person.balancer.to_both(update, one, other)
+    await person.fake.until(lambda _f: person.moved_on(before), PATIENCE)
+    await person.settled()
+    await until(
+        lambda: one.said(log_line) + other.said(log_line) == 1,
+        f"the update given twice was not handled once ({log_line!r} said by neither or both)",
+    )
+
+
 async def test_three_instances_handle_an_update_given_twice_once_and_one_chats_updates_in_turn(
     database: Database, fake: FakeBotApi
 ) -> None:
@@ -480,25 +498,9 @@ async def test_three_instances_handle_an_update_given_twice_once_and_one_chats_u
         alice, bob = Person(fake, balancer, CHAT), Person(fake, balancer, OTHER_CHAT)
         await walk(alice, WALK[0])
         tap = alice.press(WALK[1])
-        before = alice.showing()
-        await balancer.to_both(tap, first, second)
-        # The instance that steps it answers the tap, then shows the next step.
-        await fake.until(lambda _f: alice.moved_on(before), PATIENCE)
-        await alice.settled()
-        await until(
-            lambda: first.said(TAP_TWICE) + second.said(TAP_TWICE) == 1,
-            "the tap given twice was not handled once",
-        )
+        await given_twice(alice, tap, (first, second), TAP_TWICE)
         assert alice.answers(query_id(tap)) == 1
-        typed = alice.type("yes")
-        before = alice.showing()
-        await balancer.to_both(typed, second, third)
-        await fake.until(lambda _f: alice.moved_on(before), PATIENCE)
-        await alice.settled()
-        await until(
-            lambda: second.said(MESSAGE_TWICE) + third.said(MESSAGE_TWICE) == 1,
-            "the message given twice was not handled once",
-        )
+        await given_twice(alice, alice.type("yes"), (second, third), MESSAGE_TWICE)
         assert "I will ask a few questions" in shows(alice)
         await alice.tap("Skip the questions")  # and she carries on
         # One chat's updates, to each instance in turn, while its turn is taken.
